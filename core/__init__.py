@@ -1,0 +1,5 @@
+"""Neural Atelier core: neural style transfer and GAN texture synthesis.
+
+This package never imports bpy. Blender reaches it only through `python -m core worker`.
+"""
+__version__ = "0.1.0"
