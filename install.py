@@ -1,49 +1,70 @@
 #!/usr/bin/env python3
-"""Neural Atelier installer. Standard library only.
+"""Neural Atelier installer. Standard library only, so it runs with any Python 3.9+.
 
-  python3 install.py            set up the core environment (.venv) and install the add-on
-  python3 install.py demo       set up if needed, then run the main job on the embedded default
-  python3 install.py test       set up if needed, then run the whole test suite
-  python3 install.py --help     everything else
+  python3 install.py                  set up the core environment (.venv) and install the add-on
+                                      into every Blender found (4.2 or newer)
+  python3 install.py demo [--out DIR] set up if needed, then run the main job headless
+  python3 install.py test [ARGS]      set up if needed, then run the whole test suite (ARGS go to pytest)
+  python3 install.py package          build the extension zip into dist/
+  python3 install.py --uninstall      remove the add-on from those Blenders and delete .venv
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+ADDON_DIR = ROOT / "blender_addon"
+DIST = ROOT / "dist"
+EXTENSION_ID = "neural_atelier"
+EXTENSION_MODULE = f"bl_ext.user_default.{EXTENSION_ID}"
+MIN_BLENDER = (4, 2)
 PYTHON_VERSION = (3, 11)  # PyPI bpy is built for 3.11 only
 TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
 BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
-    "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF; last release that supports numpy<2
+    "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
 STAMP = VENV / ".atelier-stamp.json"
-PROBE = "import torch, torchvision, numpy, cv2, PIL, pytest; import bpy"
+PROBE = "import torch, torchvision, numpy, cv2, PIL, pytest, bpy, core"
+TORCH_INDEXES = {
+    "cpu": "https://download.pytorch.org/whl/cpu",
+    "cuda": "https://download.pytorch.org/whl/cu128",
+    "rocm": "https://download.pytorch.org/whl/rocm6.4",
+}
 
 
 def say(msg: str) -> None:
     print(f"[atelier] {msg}", flush=True)
 
 
-def die(msg: str, code: int = 1) -> "NoReturn":  # noqa: F821
-    print(f"[atelier] error: {msg}", file=sys.stderr, flush=True)
-    sys.exit(code)
+class InstallError(Exception):
+    """A problem the user can fix; printed as one message, no traceback."""
 
 
 def venv_python(venv: Path = VENV) -> Path:
-    if os.name == "nt":
-        return venv / "Scripts" / "python.exe"
-    return venv / "bin" / "python"
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _runs_python311(cmd: list[str]) -> bool:
+    try:
+        out = subprocess.run([*cmd, "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.stdout.strip() == "True"
 
 
 def find_python311() -> list[str]:
@@ -53,132 +74,343 @@ def find_python311() -> list[str]:
     candidates: list[list[str]] = [["python3.11"]]
     if os.name == "nt":
         candidates.insert(0, ["py", "-3.11"])
-    home = Path.home()
-    for base in (home / ".pyenv" / "versions", Path("/root/.pyenv/versions")):
-        if base.is_dir():
-            candidates += [[str(p / "bin" / "python3.11")] for p in sorted(base.glob("3.11*"), reverse=True)]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if pyenv.is_dir():
+        candidates += [[str(p / "bin" / "python3.11")] for p in sorted(pyenv.glob("3.11*"), reverse=True)]
     candidates += [["/opt/homebrew/bin/python3.11"], ["/usr/local/bin/python3.11"], ["/usr/bin/python3.11"]]
     for cmd in candidates:
         exe = shutil.which(cmd[0]) or (cmd[0] if Path(cmd[0]).is_file() else None)
-        if not exe:
-            continue
-        try:
-            out = subprocess.run([exe, *cmd[1:], "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
-                                 capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.stdout.strip() == "True":
+        if exe and _runs_python311([exe, *cmd[1:]]):
             return [exe, *cmd[1:]]
-    die("Python 3.11 was not found. PyPI's bpy needs exactly 3.11: install it (python.org, pyenv, "
-        "or your package manager) and run this script again, e.g. `python3.11 install.py`.")
+    raise InstallError("Python 3.11 was not found. PyPI's bpy needs exactly 3.11: install it (python.org, pyenv "
+                       "or your package manager) and run this script again, e.g. `python3.11 install.py`.")
 
 
-def requirements(torch_index: str | None) -> dict:
-    return {"torch": TORCH, "base": BASE, "dev": DEV, "torch_index": torch_index}
+# ---------------------------------------------------------------- torch build
+
+def detect_gpu() -> str:
+    """'cuda', 'rocm', 'mps' or 'cpu', from what this machine shows without torch."""
+    if platform.system() == "Darwin":
+        return "mps" if platform.machine() == "arm64" else "cpu"
+    if shutil.which("nvidia-smi"):
+        try:
+            if subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0:
+                return "cuda"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if shutil.which("rocminfo") or Path("/opt/rocm").is_dir():
+        return "rocm"
+    return "cpu"
 
 
-def env_is_healthy(want: dict) -> bool:
-    py = venv_python()
-    if not py.is_file() or not STAMP.is_file():
-        return False
+def choose_torch_index(ns: argparse.Namespace) -> tuple[str | None, str]:
+    """The package index for torch, and why. None means PyPI's default build:
+    on Linux that is the CUDA build (it also runs on the CPU), on macOS it has MPS."""
+    if ns.torch_index:
+        return ns.torch_index, "--torch-index"
+    if ns.cpu:
+        return TORCH_INDEXES["cpu"], "--cpu (CPU-only build)"
+    gpu = detect_gpu()
+    system = platform.system()
+    if gpu == "cuda" and system == "Windows":
+        return TORCH_INDEXES["cuda"], "NVIDIA GPU on Windows (PyPI's Windows torch is CPU-only)"
+    if gpu == "rocm" and system == "Linux":
+        return TORCH_INDEXES["rocm"], "AMD ROCm found"
+    return None, {"cuda": "NVIDIA GPU: PyPI's CUDA build", "mps": "Apple Silicon: PyPI's build has MPS",
+                  "rocm": "ROCm is supported on Linux only; PyPI's default build",
+                  "cpu": "no GPU found: PyPI's default build (use --cpu for a smaller CPU-only one)"}[gpu]
+
+
+# ---------------------------------------------------------------- environment
+
+def read_stamp() -> dict | None:
     try:
-        if json.loads(STAMP.read_text()) != want:
-            return False
+        return json.loads(STAMP.read_text())
     except (OSError, ValueError):
+        return None
+
+
+def env_is_healthy(torch_index: str | None, check_index: bool) -> bool:
+    stamp = read_stamp()
+    if not venv_python().is_file() or not stamp or stamp.get("packages") != TORCH + BASE + DEV:
         return False
-    probe = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True)
+    if check_index and stamp.get("torch_index") != torch_index:
+        return False
+    probe = subprocess.run([str(venv_python()), "-c", PROBE], capture_output=True, text=True, cwd=tempfile.gettempdir())
     return probe.returncode == 0
 
 
 def pip(args: list[str]) -> None:
     cmd = [str(venv_python()), "-m", "pip", "--disable-pip-version-check", *args]
     if subprocess.run(cmd).returncode != 0:
-        die(f"pip failed: {' '.join(args)}\nCheck your network connection to the package index and run again; "
-            f"`python3 install.py --recreate` starts from a fresh environment.")
-
-
-def ensure_env(torch_index: str | None = None, recreate: bool = False) -> Path:
-    """Create or repair .venv. Fast when it is already healthy."""
-    want = requirements(torch_index)
-    if not recreate and env_is_healthy(want):
-        return venv_python()
-    if recreate and VENV.exists():
-        say(f"removing {VENV}")
-        shutil.rmtree(VENV)
-    py = venv_python()
-    if py.is_file():
-        ver = subprocess.run([str(py), "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
-                             capture_output=True, text=True)
-        if ver.stdout.strip() != "True":
-            say(f"{VENV} is not a Python 3.11 environment; rebuilding it")
-            shutil.rmtree(VENV)
-    if not py.is_file():
-        base = find_python311()
-        say(f"creating {VENV} with {' '.join(base)}")
-        if subprocess.run([*base, "-m", "venv", "--clear", str(VENV)]).returncode != 0:
-            die(f"could not create a virtual environment in {VENV}; on Debian/Ubuntu install python3.11-venv")
-    STAMP.unlink(missing_ok=True)
-    say("installing torch, torchvision and the core packages (a few minutes the first time)")
-    torch_args = ["--index-url", torch_index, "--extra-index-url", "https://pypi.org/simple"] if torch_index else []
-    pip(["install", "--upgrade", *torch_args, *TORCH, *BASE])
-    say("installing test and demo packages (pytest, bpy)")
-    pip(["install", "--upgrade", *DEV])
-    probe = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True)
-    if probe.returncode != 0:
-        die(f"the environment was installed but does not import:\n{probe.stderr.strip()[-2000:]}\n"
-            "Run `python3 install.py --recreate`.")
-    link_core(py)
-    STAMP.write_text(json.dumps(want))
-    say(f"environment ready: {py}")
-    return py
+        raise InstallError(f"pip failed: {' '.join(args)}\nCheck the connection to the package index and run "
+                           "again; `python3 install.py --recreate` starts from a fresh environment.")
 
 
 def link_core(py: Path) -> None:
-    """Make `python -m core` work from anywhere in the environment (the add-on runs it from Blender)."""
+    """Make `python -m core` work from any folder in the environment (Blender starts the worker)."""
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     (Path(site) / "neural_atelier.pth").write_text(str(ROOT) + "\n")
 
 
+def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
+    """Create or repair .venv; fast when it is already healthy. `strict_index` rebuilds torch when
+    the environment was made for another torch build (setup); test and demo take any healthy one."""
+    index, why = choose_torch_index(ns)
+    if not ns.recreate and env_is_healthy(index, check_index=strict_index):
+        return venv_python()
+    if ns.recreate and VENV.exists():
+        say(f"removing {VENV}")
+        shutil.rmtree(VENV)
+    py = venv_python()
+    if py.is_file() and not _runs_python311([str(py)]):
+        say(f"{VENV} is not a working Python 3.11 environment; rebuilding it")
+        shutil.rmtree(VENV)
+    if not py.is_file():
+        base = find_python311()
+        say(f"creating {VENV} with {' '.join(base)}")
+        if subprocess.run([*base, "-m", "venv", "--clear", str(VENV)]).returncode != 0:
+            raise InstallError(f"could not create a virtual environment in {VENV}; "
+                               "on Debian/Ubuntu install the python3.11-venv package")
+    STAMP.unlink(missing_ok=True)
+    say(f"installing torch ({why}) and the core packages; a few minutes the first time")
+    index_args = ["--index-url", index, "--extra-index-url", "https://pypi.org/simple"] if index else []
+    pip(["install", *index_args, *TORCH, *BASE])
+    say("installing pytest and bpy (Blender as a module, for the tests and the headless demo)")
+    pip(["install", *DEV])
+    link_core(py)
+    probe = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if probe.returncode != 0:
+        raise InstallError(f"the environment was installed but does not import:\n{probe.stderr.strip()[-2000:]}\n"
+                           "Run `python3 install.py --recreate`.")
+    STAMP.write_text(json.dumps({"packages": TORCH + BASE + DEV, "torch_index": index}))
+    say(f"environment ready: {py}")
+    return py
+
+
 def run_in_env(py: Path, args: list[str]) -> int:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run([str(py), *args], cwd=str(ROOT), env=env).returncode
 
 
+# ---------------------------------------------------------------- the extension zip
+
+def _manifest_version() -> str:
+    text = (ADDON_DIR / "blender_manifest.toml").read_text(encoding="utf-8")
+    m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+    if not m:
+        raise InstallError(f"{ADDON_DIR / 'blender_manifest.toml'}: no version field")
+    return m.group(1)
+
+
+def build_extension_zip(dest_dir: Path = DIST) -> Path:
+    """Zip blender_addon/ as a Blender 4.2+ extension (manifest at the zip's root)."""
+    if not (ADDON_DIR / "blender_manifest.toml").is_file():
+        raise InstallError(f"{ADDON_DIR} has no blender_manifest.toml")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    out = dest_dir / f"{EXTENSION_ID}-{_manifest_version()}.zip"
+    tmp = out.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(ADDON_DIR.rglob("*")):
+            rel = path.relative_to(ADDON_DIR)
+            if path.is_dir() or "__pycache__" in rel.parts or path.suffix in (".pyc", ".pyo"):
+                continue
+            zf.write(path, rel.as_posix())
+    os.replace(tmp, out)
+    return out
+
+
+# ---------------------------------------------------------------- Blender installs
+
+def blender_candidates() -> list[Path]:
+    """Blender executables in the standard places of Linux, macOS and Windows."""
+    home = Path.home()
+    found: list[Path] = []
+    on_path = shutil.which("blender")
+    if on_path:
+        found.append(Path(on_path))
+    system = platform.system()
+    patterns: list[tuple[Path, str]] = []
+    if system == "Linux":
+        found += [Path("/usr/bin/blender"), Path("/usr/local/bin/blender"), Path("/snap/bin/blender")]
+        patterns += [(Path("/opt"), "blender*/blender"), (home, "blender*/blender"),
+                     (home / "Applications", "blender*/blender"),
+                     (home / ".local/share/Steam/steamapps/common", "Blender/blender")]
+    elif system == "Darwin":
+        for apps in (Path("/Applications"), home / "Applications"):
+            patterns.append((apps, "Blender*.app/Contents/MacOS/Blender"))
+    elif system == "Windows":
+        for env in ("ProgramFiles", "ProgramFiles(x86)"):
+            if os.environ.get(env):
+                patterns.append((Path(os.environ[env]) / "Blender Foundation", "Blender*/blender.exe"))
+                patterns.append((Path(os.environ[env]) / "Steam/steamapps/common", "Blender/blender.exe"))
+    for base, pattern in patterns:
+        if base.is_dir():
+            found += sorted(base.glob(pattern))
+    unique: dict[str, Path] = {}
+    for p in found:
+        if p.is_file():
+            unique.setdefault(str(p.resolve()), p)
+    return list(unique.values())
+
+
+def blender_version(exe: Path) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"Blender (\d+)\.(\d+)", out.stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def addon_script(action: str, zip_path: str = "", worker_python: str = "") -> str:
+    """Python run inside Blender (or a bpy module) to install/uninstall the extension and
+    store the worker's interpreter in its preferences."""
+    return f"""
+import sys, bpy
+action, zip_path, worker_python = {action!r}, {zip_path!r}, {worker_python!r}
+module = {EXTENSION_MODULE!r}
+if action == "install":
+    bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                             enable_on_install=True, overwrite=True)
+    addon = bpy.context.preferences.addons.get(module)
+    if addon is None:
+        print("ATELIER-FAIL the extension did not enable"); sys.exit(1)
+    addon.preferences.worker_python = worker_python
+else:
+    repos = [r.module for r in bpy.context.preferences.extensions.repos]
+    if module in bpy.context.preferences.addons:
+        bpy.ops.preferences.addon_disable(module=module)
+    import os
+    if os.path.isdir(os.path.join(bpy.utils.user_resource("EXTENSIONS"), "user_default", {EXTENSION_ID!r})):
+        bpy.ops.extensions.package_uninstall(repo_index=repos.index("user_default"), pkg_id={EXTENSION_ID!r})
+bpy.ops.wm.save_userpref()
+print("ATELIER-OK")
+"""
+
+
+def run_addon_script(blender: Path, script: str) -> tuple[bool, str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(script)
+    try:
+        out = subprocess.run([str(blender), "--background", "--python", fh.name], capture_output=True,
+                             text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    finally:
+        os.unlink(fh.name)
+    text = out.stdout + out.stderr
+    return "ATELIER-OK" in text, text.strip().splitlines()[-1] if text.strip() else f"exit code {out.returncode}"
+
+
+def chosen_blenders(ns: argparse.Namespace) -> list[Path]:
+    if ns.blender:
+        paths = [Path(p).expanduser() for p in ns.blender]
+        for p in paths:
+            if not p.is_file():
+                raise InstallError(f"--blender {p}: no such file; give the path of the Blender executable")
+        return paths
+    return blender_candidates()
+
+
+def install_into_blenders(ns: argparse.Namespace, py: Path) -> None:
+    blenders = chosen_blenders(ns)
+    if not blenders:
+        say("no Blender installation found; pass --blender PATH to install the add-on into one. "
+            "`python3 install.py demo` runs everything headless through PyPI's bpy meanwhile.")
+        return
+    zip_path = build_extension_zip()
+    for exe in blenders:
+        version = blender_version(exe)
+        if version is None or version < MIN_BLENDER:
+            say(f"skipping {exe}: Blender {'.'.join(map(str, version)) if version else '?'} "
+                f"(the add-on needs {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer)")
+            continue
+        ok, last = run_addon_script(exe, addon_script("install", str(zip_path), str(py)))
+        say(f"{'installed into' if ok else 'FAILED for'} Blender {version[0]}.{version[1]} at {exe}"
+            + ("" if ok else f": {last}"))
+
+
+def uninstall(ns: argparse.Namespace) -> int:
+    for exe in chosen_blenders(ns):
+        if blender_version(exe):
+            ok, last = run_addon_script(exe, addon_script("uninstall"))
+            say(f"{'removed from' if ok else 'could not remove from'} {exe}" + ("" if ok else f": {last}"))
+    for path in (VENV, DIST):
+        if path.exists():
+            shutil.rmtree(path)
+            say(f"removed {path}")
+    say("downloaded VGG19 weights stay in torch's cache (shared with other tools); delete them there if you wish")
+    return 0
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
+    if ns.uninstall:
+        return uninstall(ns)
+    py = ensure_env(ns, strict_index=True)
+    if ns.download_weights:
+        if run_in_env(py, ["-m", "core", "weights", "--download"]) != 0:
+            say("the VGG19 weights could not be downloaded now; the add-on falls back to the offline backbone")
+    if not ns.no_blender:
+        install_into_blenders(ns, py)
+    return 0
+
+
 def cmd_test(ns: argparse.Namespace, extra: list[str]) -> int:
-    py = ensure_env(ns.torch_index)
+    py = ensure_env(ns, strict_index=False)
     return run_in_env(py, ["-m", "pytest", *(extra or ["tests"])])
 
 
 def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
-    py = ensure_env(ns.torch_index)
-    out = Path(ns.out).resolve()
+    py = ensure_env(ns, strict_index=False)
+    out = Path(ns.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     return run_in_env(py, ["-m", "blender_addon.headless_demo", "--out", str(out), *extra])
 
 
-def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
-    ensure_env(ns.torch_index, recreate=ns.recreate)
+def cmd_package(ns: argparse.Namespace, extra: list[str]) -> int:
+    say(f"built {build_extension_zip()}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="install.py",
-        description="Set up Neural Atelier: the core environment (.venv) with torch, and the Blender add-on.",
-        epilog="Commands: (none) set up; `demo [--out DIR]` run the main job headless; "
-               "`test [pytest args]` run the test suite.")
-    parser.add_argument("command", nargs="?", default="setup", choices=["setup", "demo", "test"])
+        prog="install.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Set up Neural Atelier: the core environment (.venv, Python 3.11 with torch) "
+                    "and the Blender add-on.",
+        epilog="commands:\n  setup (default)  create/repair .venv and install the add-on into Blender 4.2+\n"
+               "  demo             set up if needed, then run the whole product headless (--out DIR)\n"
+               "  test             set up if needed, then run the test suite (extra arguments go to pytest)\n"
+               "  package          build the extension zip into dist/")
+    parser.add_argument("command", nargs="?", default="setup", choices=["setup", "demo", "test", "package"])
     parser.add_argument("--out", default="demo_out", help="demo: output folder (default: ./demo_out)")
+    parser.add_argument("--blender", action="append", metavar="PATH",
+                        help="Blender executable to install into (repeatable; default: search the usual places)")
+    parser.add_argument("--no-blender", action="store_true", help="set up .venv only; leave Blender alone")
+    parser.add_argument("--cpu", action="store_true", help="install the CPU-only torch build")
+    parser.add_argument("--torch-index", metavar="URL", help="install torch from this package index")
+    parser.add_argument("--download-weights", action="store_true",
+                        help="also download torchvision's VGG19 ImageNet weights into torch's cache")
     parser.add_argument("--recreate", action="store_true", help="delete and rebuild .venv")
-    parser.add_argument("--torch-index", default=None, metavar="URL",
-                        help="install torch from this package index (e.g. a CUDA or ROCm wheel index)")
+    parser.add_argument("--uninstall", action="store_true",
+                        help="remove the add-on from the Blenders found (or --blender) and delete .venv and dist/")
     ns, extra = parser.parse_known_args(argv)
-    if ns.command != "test" and extra:
+    if ns.command not in ("test", "demo") and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
-    handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test}[ns.command]
-    return handler(ns, extra)
+    handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test, "package": cmd_package}[ns.command]
+    try:
+        return handler(ns, extra)
+    except InstallError as exc:
+        print(f"[atelier] error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("[atelier] interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
