@@ -1,0 +1,278 @@
+"""Job specs for the worker: one dataclass per request type, built from untrusted JSON params.
+
+Everything here is validation. `from_params` raises `ProtocolError` for a malformed request
+(wrong type, missing field) and `UserError` for a well-formed request that names a bad file
+(missing, not .npy, outside the job folder). Arrays are read with `load_array`, never with pickle.
+The engines themselves are imported lazily by core.worker, so this module stays cheap.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import UserError
+
+MAX_SIDE = 32768  # pixels; anything larger is a mistake, not a texture
+MAX_INPUTS = 64  # styles, masks or exemplars in one request
+
+
+class ProtocolError(Exception):
+    """The request itself is malformed (not the user's image or option)."""
+
+
+# --- field readers ---------------------------------------------------------------------------
+
+def _get(params: dict, key: str, required: bool = True) -> Any:
+    if key not in params or params[key] is None:
+        if required:
+            raise ProtocolError(f"params.{key} is required")
+        return None
+    return params[key]
+
+
+def _str(params: dict, key: str, required: bool = True) -> Optional[str]:
+    value = _get(params, key, required)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ProtocolError(f"params.{key} must be a non-empty string")
+    return value
+
+
+def _int(params: dict, key: str, lo: int, hi: int, default: Optional[int] = None) -> int:
+    value = _get(params, key, default is None)
+    if value is None:
+        return int(default)  # type: ignore[arg-type]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"params.{key} must be an integer")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise ProtocolError(f"params.{key} must be an integer")
+        value = int(value)
+    if not lo <= value <= hi:
+        raise UserError(f"params.{key} = {value} is out of range {lo}..{hi}")
+    return value
+
+
+def _bool(params: dict, key: str, default: bool) -> bool:
+    value = params.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ProtocolError(f"params.{key} must be true or false")
+    return value
+
+
+def _dict(params: dict, key: str) -> dict:
+    value = params.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ProtocolError(f"params.{key} must be an object")
+    return value
+
+
+def _str_list(params: dict, key: str, required: bool, allow_single: bool = False) -> Optional[list[str]]:
+    value = _get(params, key, required)
+    if value is None:
+        return None
+    if allow_single and isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ProtocolError(f"params.{key} must be a non-empty list of strings")
+    if len(value) > MAX_INPUTS:
+        raise UserError(f"params.{key}: at most {MAX_INPUTS} entries")
+    return value
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+def _absolute(key: str, raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_absolute():
+        raise UserError(f"params.{key}: '{raw}' must be an absolute path (the worker's folder is not yours)")
+    return Path(os.path.normpath(path))
+
+
+def input_file(key: str, raw: str, suffixes: tuple[str, ...] = (".npy",)) -> Path:
+    path = _absolute(key, raw)
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"params.{key}: '{raw}' must be a {' or '.join(suffixes)} file")
+    if not path.is_file():
+        raise UserError(f"params.{key}: '{raw}' does not exist or is not a file")
+    return path
+
+
+def job_folder(params: dict) -> Optional[Path]:
+    raw = _str(params, "job_dir", required=False)
+    if raw is None:
+        return None
+    path = _absolute("job_dir", raw)
+    if not path.is_dir():
+        raise UserError(f"params.job_dir: '{raw}' is not an existing folder")
+    return path.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def output_file(key: str, raw: str, suffix: str, job_dir: Optional[Path], overwrite: bool) -> Path:
+    """An output the worker may write: absolute, right suffix, parent exists, inside job_dir when
+    one is given, not a folder or link, and not an existing file unless overwrite is set."""
+    path = _absolute(key, raw)
+    if path.suffix.lower() != suffix:
+        raise UserError(f"params.{key}: '{raw}' must end in {suffix}")
+    if not path.parent.is_dir():
+        raise UserError(f"params.{key}: the folder of '{raw}' does not exist")
+    if job_dir is not None and not _inside(path.parent, job_dir):
+        raise UserError(f"params.{key}: '{raw}' is outside the job folder '{job_dir}'")
+    if path.is_symlink() or path.is_dir():
+        raise UserError(f"params.{key}: '{raw}' is a folder or a link; the worker will not write there")
+    if path.exists() and not overwrite:
+        raise UserError(f"params.{key}: '{raw}' already exists (send \"overwrite\": true to replace it)")
+    return path
+
+
+def output_folder(key: str, raw: str, job_dir: Optional[Path]) -> Path:
+    path = _absolute(key, raw)
+    if not path.is_dir():
+        raise UserError(f"params.{key}: '{raw}' is not an existing folder")
+    if job_dir is not None and not _inside(path, job_dir):
+        raise UserError(f"params.{key}: '{raw}' is outside the job folder '{job_dir}'")
+    return path.resolve()
+
+
+# --- arrays ----------------------------------------------------------------------------------
+
+def load_array(path: Path, what: str, mask: bool = False) -> np.ndarray:
+    """Read an image .npy (float32 H×W×C, rows top-down, 0..1) without pickle; H×W becomes H×W×1.
+    Integer arrays are rescaled from their full range. Masks come back as H×W."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # ValueError for pickled objects, OSError/EOFError for truncated files
+        raise UserError(f"{what} '{path}' is not a readable .npy array ({exc})") from None
+    if arr.dtype.kind not in "fiub":
+        raise UserError(f"{what} '{path}' has dtype {arr.dtype}; send float32 0..1")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in ((1,) if mask else (1, 2, 3, 4)):
+        raise UserError(f"{what} '{path}' has shape {arr.shape}; expected H×W{'' if mask else '×C (C = 1, 3 or 4)'}")
+    h, w = arr.shape[:2]
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise UserError(f"{what} '{path}' is {w}×{h}; sides must be 1..{MAX_SIDE}")
+    if arr.dtype.kind in "iu":
+        arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise UserError(f"{what} '{path}' contains NaN or infinite values")
+    return arr[:, :, 0] if mask else arr
+
+
+def save_array(path: Path, arr: np.ndarray) -> None:
+    """Write float32 .npy atomically (temp file + rename): a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(text: str, limit: int = 60) -> str:
+    name = _SAFE.sub("_", text).strip("._")[:limit]
+    return name or "item"
+
+
+# --- job specs -------------------------------------------------------------------------------
+
+@dataclass
+class StylizeJob:
+    content: Path
+    styles: list[Path]
+    masks: Optional[list[Path]]
+    options: dict
+    output: Path
+    job_dir: Path
+
+    @classmethod
+    def from_params(cls, params: dict) -> "StylizeJob":
+        job_dir = job_folder(params)
+        overwrite = _bool(params, "overwrite", False)
+        output = output_file("output", _str(params, "output"), ".npy", job_dir, overwrite)
+        content = input_file("content", _str(params, "content"))
+        styles = [input_file("style", s) for s in _str_list(params, "style", True, allow_single=True)]
+        masks_raw = _str_list(params, "masks", required=False)
+        masks = [input_file("masks", m) for m in masks_raw] if masks_raw else None
+        if masks is not None and len(masks) != len(styles):
+            raise UserError(f"params.masks: {len(masks)} masks for {len(styles)} styles; send one mask per style")
+        if output in (content, *styles, *(masks or [])):
+            raise UserError("params.output must not be one of the input files")
+        return cls(content, styles, masks, _dict(params, "options"), output, job_dir or output.parent)
+
+
+@dataclass
+class TrainJob:
+    exemplars: list[Path]
+    map_names: Optional[list[str]]
+    options: dict
+    checkpoint: Path
+    resume: Optional[Path]
+    job_dir: Path
+
+    @classmethod
+    def from_params(cls, params: dict) -> "TrainJob":
+        job_dir = job_folder(params)
+        overwrite = _bool(params, "overwrite", False)
+        checkpoint = output_file("checkpoint", _str(params, "checkpoint"), ".pt", job_dir, overwrite)
+        exemplars = [input_file("exemplars", e) for e in _str_list(params, "exemplars", True, allow_single=True)]
+        map_names = _str_list(params, "map_names", required=False)
+        if map_names is not None and len(map_names) != len(exemplars):
+            raise UserError(f"params.map_names: {len(map_names)} names for {len(exemplars)} exemplars")
+        resume_raw = _str(params, "resume", required=False)
+        resume = input_file("resume", resume_raw, (".pt",)) if resume_raw else None
+        return cls(exemplars, map_names, _dict(params, "options"), checkpoint, resume, job_dir or checkpoint.parent)
+
+
+@dataclass
+class GenerateJob:
+    checkpoint: Path
+    width: int
+    height: int
+    seed: int
+    tileable: bool
+    output_dir: Path
+    overwrite: bool
+    job_dir: Path
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: dict) -> "GenerateJob":
+        job_dir = job_folder(params)
+        output_dir = output_folder("output_dir", _str(params, "output_dir"), job_dir)
+        return cls(
+            checkpoint=input_file("checkpoint", _str(params, "checkpoint"), (".pt",)),
+            width=_int(params, "width", 8, 16384),
+            height=_int(params, "height", 8, 16384),
+            seed=_int(params, "seed", 0, 2**63 - 1, default=0),
+            tileable=_bool(params, "tileable", True),
+            output_dir=output_dir,
+            overwrite=_bool(params, "overwrite", False),
+            job_dir=job_dir or output_dir,
+            options=_dict(params, "options"),
+        )
