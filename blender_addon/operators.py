@@ -1,0 +1,466 @@
+"""Operators: a thin layer over jobs.py.
+
+Long jobs run modally (invoke): a timer polls the worker client, progress goes to the panel and
+the status bar, step previews into an 'Atelier Preview' image, ESC or the Cancel button cancels.
+The same operators run blocking when called with EXEC (scripts, background mode), which is how
+headless Blender can drive them: it has no timers and no modal operators.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator, Optional
+
+import numpy as np
+
+import bpy
+from bpy.props import IntProperty, StringProperty
+
+from . import jobs, pixels, prefs
+
+PREVIEW_NAME = "Atelier Preview"
+
+
+# ---------------------------------------------------------------- gathering inputs
+
+def _settings(context) -> "bpy.types.PropertyGroup":
+    return context.scene.atelier
+
+
+def _client(context):
+    p = prefs.get(context)
+    python = p.worker_python if p else ""
+    return jobs.get_client(bpy.path.abspath(python) if python else "")
+
+
+def _style_options(context) -> dict:
+    s = _settings(context)
+    p = prefs.get(context)
+    return jobs.style_options(
+        method=s.method, backbone=s.backbone, weights=p.weights_file if p else "", size=s.size, steps=s.steps,
+        strength=s.strength, style_scale=s.style_scale, preserve_color=s.preserve_color, tileable=s.tileable,
+        seed=s.seed, device=p.device if p else "auto", memory_gb=p.memory_budget_gb if p else 0.0)
+
+
+def _train_options(context) -> dict:
+    s = _settings(context)
+    p = prefs.get(context)
+    return {"model": s.texture_model, "steps": s.train_steps, "seed": s.texture_seed,
+            "device": p.device if p else "auto"}
+
+
+def _styles(context) -> list:
+    s = _settings(context)
+    main = s.style_image if s.style_source == "IMAGE" else s.style_file
+    if not main:
+        raise jobs.JobError("choose a style image in the Atelier panel")
+    return [main] + [item.image for item in s.extra_styles if item.image is not None]
+
+
+def _result_settings(context) -> jobs.ResultSettings:
+    s = _settings(context)
+    return jobs.ResultSettings(float_buffer=s.result_float, store=s.store)
+
+
+def _checkpoint_dir() -> str:
+    """Where trained texture models are kept: next to the .blend, else the add-on's user folder."""
+    if bpy.data.filepath:
+        return os.path.join(os.path.dirname(bpy.data.filepath), "atelier_models")
+    from . import compat
+    folder = compat.extension_user_dir(prefs.ADDON_ID, "models")
+    if folder:
+        return folder
+    return os.path.join(bpy.utils.user_resource("DATAFILES", path="neural_atelier"), "models")
+
+
+def _safe_file_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_") or "texture"
+
+
+def _editor_image(context, name: str) -> bpy.types.Image:
+    if name:
+        image = bpy.data.images.get(name)
+    else:
+        space = context.space_data
+        image = getattr(space, "image", None) if space is not None and space.type == "IMAGE_EDITOR" else None
+    if image is None:
+        raise jobs.JobError("no image: show an image in the Image Editor")
+    if image.name == PREVIEW_NAME:
+        raise jobs.JobError("that is the live preview; show the image you want to use")
+    return image
+
+
+def _image_node(context, material: str, node: str) -> bpy.types.Node:
+    if material:
+        mat = bpy.data.materials.get(material)
+        n = mat.node_tree.nodes.get(node) if mat and mat.node_tree else None
+    else:
+        n = getattr(context, "active_node", None)
+    if n is None or n.bl_idname != "ShaderNodeTexImage":
+        raise jobs.JobError("select an Image Texture node")
+    if n.image is None:
+        raise jobs.JobError(f"the node '{n.name}' has no image")
+    return n
+
+
+def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[jobs.Job]:
+    """One job per frame (rendered when the job is prepared); the current frame is restored."""
+    s = _settings(context)
+    current = scene.frame_current
+    try:
+        for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
+            scene.frame_set(frame)
+            yield jobs.prepare_stylize_render(scene, styles, options, styles_by_object_index=s.styles_by_object_index,
+                                              frame_path=os.path.join(out_dir, f"frame_{frame:04d}.png"))
+    finally:
+        scene.frame_set(current)
+
+
+# ---------------------------------------------------------------- the modal base
+
+class _JobOperator:
+    """Base for long jobs. Subclasses implement make_jobs(context) -> iterator of Job."""
+    bl_options = {"REGISTER"}
+
+    _timer = None
+    _jobs: Optional[Iterator[jobs.Job]] = None
+    _job: Optional[jobs.Job] = None
+    _client = None
+    _created = ()
+    _preview = None
+    _cancel_sent = False
+
+    def make_jobs(self, context) -> Iterator[jobs.Job]:
+        raise NotImplementedError
+
+    def finished(self, context, images: list) -> None:
+        """Hook: show results (e.g. in the Image Editor)."""
+
+    # blocking path (scripts, background mode, tests)
+    def execute(self, context):
+        try:
+            client = _client(context)
+            images: list = []
+            for job in self.make_jobs(context):
+                images += jobs.run_blocking(client, job)
+                self._report_info(job)
+        except jobs.JobCancelled:
+            self.report({"WARNING"}, "Cancelled; nothing was changed")
+            return {"CANCELLED"}
+        except (jobs.JobError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.finished(context, images)
+        self.report({"INFO"}, self._done_text(images))
+        return {"FINISHED"}
+
+    # modal path (the UI)
+    def invoke(self, context, event):
+        wm = context.window_manager
+        if wm.atelier_running:
+            self.report({"WARNING"}, "An Atelier job is already running")
+            return {"CANCELLED"}
+        self._created = []
+        try:
+            self._client = _client(context)
+            self._jobs = iter(self.make_jobs(context))
+            if not self._start_next(context):
+                return {"CANCELLED"}
+        except jobs.JobError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        wm.atelier_running = True
+        wm.atelier_progress = 0.0
+        wm.atelier_status = "Starting worker…"
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def _start_next(self, context) -> bool:
+        try:
+            self._job = next(self._jobs)
+        except StopIteration:
+            self._job = None
+            return False
+        self._cancel_sent = False
+        jobs.submit(self._client, self._job)
+        return True
+
+    def modal(self, context, event):
+        wm = context.window_manager
+        if event.type == "ESC" or (not wm.atelier_running and self._job is not None):
+            if not self._cancel_sent and self._job is not None and self._job.id:
+                self._client.cancel(self._job.id)
+                self._cancel_sent = True
+                wm.atelier_status = "Cancelling…"
+                wm.atelier_running = True  # stays on until the worker confirms
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        for ev in self._client.poll():
+            if self._job is None or ev.get("id") != self._job.id:
+                continue
+            kind = ev.get("event")
+            if kind == "progress":
+                self._on_progress(context, ev)
+            elif kind in ("result", "error", "cancelled"):
+                return self._on_final(context, ev)
+        return {"RUNNING_MODAL"}
+
+    def _on_progress(self, context, ev: dict) -> None:
+        wm = context.window_manager
+        step, total = ev.get("step") or 0, ev.get("total") or 0
+        wm.atelier_progress = (step / total) if total else 0.0
+        losses = ", ".join(f"{k} {v:.3g}" for k, v in (ev.get("losses") or {}).items() if isinstance(v, (int, float)))
+        wm.atelier_status = f"{self._job.label} · {ev.get('stage') or ''} {step}/{total} {losses}".strip()
+        context.workspace.status_text_set(f"Atelier: {wm.atelier_status}  (Esc cancels)")
+        preview = ev.get("preview")
+        if preview and os.path.isfile(preview):
+            try:
+                arr = np.load(preview, allow_pickle=False)
+            except (OSError, ValueError):
+                return  # being rewritten; the next one comes soon
+            if self._preview is None:
+                self._preview = bpy.data.images.new(PREVIEW_NAME, arr.shape[1], arr.shape[0], alpha=True)
+            pixels.replace_pixels(self._preview, arr)
+            self._show_in_editor(context, self._preview)
+        for area in context.screen.areas if context.screen else []:
+            if area.type in ("IMAGE_EDITOR", "PROPERTIES", "NODE_EDITOR"):
+                area.tag_redraw()
+
+    def _on_final(self, context, ev: dict):
+        job = self._job
+        try:
+            images = jobs.apply_result(job, ev)
+            self._created += images
+            self._report_info(job)
+            nxt = jobs.follow_up(job)
+            jobs.discard(job)
+            if nxt is not None:
+                self._jobs = iter([nxt, *self._jobs])
+            if self._start_next(context):
+                return {"RUNNING_MODAL"}
+        except jobs.JobCancelled:
+            jobs.discard(job)
+            self._rollback()
+            self._end(context)
+            self.report({"WARNING"}, "Cancelled; nothing was changed")
+            return {"CANCELLED"}
+        except (jobs.JobError, OSError) as exc:
+            jobs.discard(job)
+            self._rollback()
+            self._end(context)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._end(context)
+        self.finished(context, self._created)
+        self.report({"INFO"}, self._done_text(self._created))
+        return {"FINISHED"}
+
+    def _rollback(self) -> None:
+        """A cancelled/failed chain leaves nothing behind (earlier steps of the chain included)."""
+        for im in self._created:
+            if im.name in bpy.data.images:
+                bpy.data.images.remove(im)
+        self._created = []
+        if isinstance(self._jobs, Iterator):
+            close = getattr(self._jobs, "close", None)
+            if close:
+                close()
+
+    def _end(self, context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        if self._preview is not None:
+            bpy.data.images.remove(self._preview)
+            self._preview = None
+        wm.atelier_running = False
+        wm.atelier_progress = 0.0
+        wm.atelier_status = ""
+        context.workspace.status_text_set(None)
+
+    def _show_in_editor(self, context, image) -> None:
+        space = context.space_data
+        if space is not None and space.type == "IMAGE_EDITOR":
+            space.image = image
+
+    def _report_info(self, job: jobs.Job) -> None:
+        backbone = job.info.get("backbone")
+        notes = job.info.get("notes")
+        if backbone:
+            self.report({"INFO"}, f"Backbone: {backbone}" + (f" ({'; '.join(notes)})" if isinstance(notes, list) and notes else ""))
+
+    def _done_text(self, images) -> str:
+        return "Atelier: created " + ", ".join(f"'{im.name}'" for im in images) if images else "Atelier: done"
+
+
+# ---------------------------------------------------------------- operators
+
+class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
+    """Stylize the image shown in the Image Editor into a new image"""
+    bl_idname = "atelier.stylize_image"
+    bl_label = "Stylize"
+    image_name: StringProperty(name="Image", description="Image to stylize (default: the one shown)",
+                               options={"SKIP_SAVE"})
+
+    def make_jobs(self, context):
+        self._source = _editor_image(context, self.image_name)
+        yield jobs.prepare_stylize_image(self._source, _styles(context), _style_options(context),
+                                         result=_result_settings(context))
+
+    def finished(self, context, images):
+        if images:
+            self._show_in_editor(context, images[0])
+
+    def _end(self, context):
+        super()._end(context)
+        if getattr(self, "_source", None) is not None and not self._created:
+            self._show_in_editor(context, self._source)
+
+
+class ATELIER_OT_stylize_node(_JobOperator, bpy.types.Operator):
+    """Stylize the active Image Texture node's image; the result is a new image linked into the node"""
+    bl_idname = "atelier.stylize_node"
+    bl_label = "Stylize texture"
+    material: StringProperty(options={"SKIP_SAVE"})
+    node: StringProperty(options={"SKIP_SAVE"})
+
+    def make_jobs(self, context):
+        node = _image_node(context, self.material, self.node)
+        yield jobs.prepare_stylize_image(node.image, _styles(context), _style_options(context), node=node,
+                                         result=_result_settings(context))
+
+
+class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
+    """Render the scene (or use the last render), read its passes, stylize it into a new image"""
+    bl_idname = "atelier.stylize_render"
+    bl_label = "Stylize render"
+
+    def make_jobs(self, context):
+        s = _settings(context)
+        scene = context.scene
+        styles, options = _styles(context), _style_options(context)
+        if s.animation:
+            out_dir = bpy.path.abspath(s.output_dir)
+            if not out_dir:
+                raise jobs.JobError("set an output folder for the animation frames")
+            os.makedirs(out_dir, exist_ok=True)
+            yield from _animation_jobs(context, scene, styles, options, out_dir)
+        else:
+            yield jobs.prepare_stylize_render(scene, styles, options, use_last_render=s.use_last_render,
+                                              styles_by_object_index=s.styles_by_object_index,
+                                              result=_result_settings(context))
+
+
+class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
+    """Train a texture model on an image, then generate a new texture from it"""
+    bl_idname = "atelier.train_texture"
+    bl_label = "Train texture"
+    image_name: StringProperty(options={"SKIP_SAVE"})
+    material: StringProperty(options={"SKIP_SAVE"})
+    node: StringProperty(options={"SKIP_SAVE"})
+    from_node: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"},
+                                      description="Use the active Image Texture node and link the result into it")
+
+    def make_jobs(self, context):
+        s = _settings(context)
+        node = _image_node(context, self.material, self.node) if (self.from_node or self.material) else None
+        image = node.image if node is not None else _editor_image(context, self.image_name)
+        dest = os.path.join(_checkpoint_dir(), _safe_file_name(image.name) + ".pt")
+        base, n = dest[:-3], 1
+        while os.path.exists(dest):
+            dest, n = f"{base}_{n}.pt", n + 1
+        yield jobs.prepare_texture_train(image, _train_options(context), dest, node=node,
+                                         generate={"width": s.texture_width, "height": s.texture_height,
+                                                   "seed": s.texture_seed, "tileable": True},
+                                         result=_result_settings(context))
+
+    def _report_info(self, job):
+        if job.kind == "texture_train" and job.info.get("checkpoint"):
+            bpy.context.scene.atelier.checkpoint = job.info["checkpoint"]
+            self.report({"INFO"}, f"Texture model saved: {job.info['checkpoint']}")
+
+
+class ATELIER_OT_generate_texture(_JobOperator, bpy.types.Operator):
+    """Generate a new tileable texture from the trained texture model"""
+    bl_idname = "atelier.generate_texture"
+    bl_label = "Generate texture"
+    material: StringProperty(options={"SKIP_SAVE"})
+    node: StringProperty(options={"SKIP_SAVE"})
+    to_node: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"})
+
+    def make_jobs(self, context):
+        s = _settings(context)
+        node = _image_node(context, self.material, self.node) if (self.to_node or self.material) else None
+        if not s.checkpoint:
+            raise jobs.JobError("no texture model yet: train one first (or choose a .pt file)")
+        yield jobs.prepare_texture_generate(s.checkpoint, s.texture_width, s.texture_height, seed=s.texture_seed,
+                                            node=node, result=_result_settings(context))
+
+    def finished(self, context, images):
+        if images:
+            self._show_in_editor(context, images[0])
+
+
+class ATELIER_OT_cancel(bpy.types.Operator):
+    """Cancel the running Atelier job (same as Esc)"""
+    bl_idname = "atelier.cancel"
+    bl_label = "Cancel"
+
+    def execute(self, context):
+        # the modal operator sees the flag drop and sends the cancel request to the worker
+        context.window_manager.atelier_running = False
+        return {"FINISHED"}
+
+
+class ATELIER_OT_check_setup(bpy.types.Operator):
+    """Start the worker and report its torch version, device and whether VGG19 weights were found"""
+    bl_idname = "atelier.check_setup"
+    bl_label = "Check setup"
+
+    def execute(self, context):
+        p = prefs.get(context)
+        job = jobs.prepare_check_setup(p.weights_file if p else "", p.device if p else "auto")
+        try:
+            jobs.run_blocking(_client(context), job, timeout=180)
+        except (jobs.JobError, jobs.JobCancelled, OSError) as exc:
+            context.window_manager.atelier_setup_report = f"Setup problem: {exc}"
+            self.report({"ERROR"}, f"Atelier setup: {exc}")
+            return {"CANCELLED"}
+        info = job.info
+        lines = [f"torch {info.get('torch')} on {info.get('device')}"
+                 + (f" ({info['cuda_device']})" if info.get("cuda_device") else ""),
+                 "VGG19 weights: " + ("found " + str(info.get("weights_path")) if info.get("weights_found")
+                                      else "not found; the offline backbone will be used")]
+        if info.get("device_error"):
+            lines.append(f"Device: {info['device_error']}")
+        context.window_manager.atelier_setup_report = "\n".join(lines)
+        self.report({"INFO"}, "Atelier: " + "; ".join(lines))
+        return {"FINISHED"}
+
+
+class ATELIER_OT_style_add(bpy.types.Operator):
+    """Add another style (for per-object styles)"""
+    bl_idname = "atelier.style_add"
+    bl_label = "Add style"
+
+    def execute(self, context):
+        context.scene.atelier.extra_styles.add()
+        return {"FINISHED"}
+
+
+class ATELIER_OT_style_remove(bpy.types.Operator):
+    """Remove an extra style"""
+    bl_idname = "atelier.style_remove"
+    bl_label = "Remove style"
+    index: IntProperty()
+
+    def execute(self, context):
+        context.scene.atelier.extra_styles.remove(self.index)
+        return {"FINISHED"}
+
+
+classes = (ATELIER_OT_stylize_image, ATELIER_OT_stylize_node, ATELIER_OT_stylize_render, ATELIER_OT_train_texture,
+           ATELIER_OT_generate_texture, ATELIER_OT_cancel, ATELIER_OT_check_setup, ATELIER_OT_style_add,
+           ATELIER_OT_style_remove)

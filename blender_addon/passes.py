@@ -1,0 +1,176 @@
+"""The one place render passes are read.
+
+Headless Blender gives no pixels for 'Render Result' and never computes a Viewer node, so passes
+are dumped with ``save_render`` to a multilayer EXR (output settings restored afterwards) and read
+back with the OpenImageIO module that ships inside Blender. The Combined pass is scene-linear;
+``display_transform`` applies the scene's view transform with Blender's own OpenColorIO config so
+the style network sees what the artist sees.
+
+Arrays returned here are float32, rows top-down (EXR order), HxWxC.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import bpy
+
+from . import compat
+
+# pass name in the EXR -> key used by the add-on
+WANTED_PASSES = {"Combined": "combined", "Depth": "depth", "Normal": "normal", "Object Index": "object_index"}
+
+
+class PassError(RuntimeError):
+    """Passes could not be produced or read (message is meant for the user)."""
+
+
+@dataclass
+class RenderPasses:
+    combined: np.ndarray                      # HxWx4 scene-linear RGBA
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # depth HxWx1, normal HxWx3, object_index HxWx1
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.combined.shape[1], self.combined.shape[0]
+
+
+def _blender_site_packages() -> str:
+    root = bpy.utils.system_resource("PYTHON")
+    ver = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for cand in (os.path.join(root, "lib", ver, "site-packages"), os.path.join(root, "lib", "site-packages")):
+        if os.path.isdir(cand):
+            return cand
+    return ""
+
+
+def _import_bundled(name: str):
+    """Import a module Blender bundles (OpenImageIO, PyOpenColorIO) without touching sys.path for good."""
+    try:
+        return __import__(name)
+    except ImportError:
+        pass
+    site = _blender_site_packages()
+    if not site:
+        raise PassError(f"Blender's bundled {name} module was not found")
+    sys.path.insert(0, site)
+    try:
+        return __import__(name)
+    except ImportError as exc:
+        raise PassError(f"Blender's bundled {name} could not be imported: {exc}") from exc
+    finally:
+        sys.path.remove(site)
+
+
+def render_result_available() -> bool:
+    img = bpy.data.images.get("Render Result")
+    return img is not None and img.has_data
+
+
+def render_scene(scene: bpy.types.Scene) -> None:
+    """Render the current frame in the foreground (like F12, but blocking)."""
+    bpy.ops.render.render(write_still=False, scene=scene.name)
+
+
+def read_exr_passes(path: str) -> dict[str, np.ndarray]:
+    """All passes of a multilayer EXR as {pass name: HxWxC}. Each part is read by its own index
+    (reading with the default subimage silently returns part 0 again)."""
+    oiio = _import_bundled("OpenImageIO")
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise PassError(f"cannot open {path}: {oiio.geterror()}")
+    out: dict[str, np.ndarray] = {}
+    try:
+        index = 0
+        while inp.seek_subimage(index, 0):
+            spec = inp.spec()
+            data = inp.read_image(index, 0, 0, spec.nchannels, "float")
+            if data is None:
+                raise PassError(f"cannot read part {index} of {path}: {inp.geterror()}")
+            data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+            # channel names look like 'ViewLayer.Depth.Z': group them by pass
+            groups: dict[str, list[int]] = {}
+            for c, name in enumerate(spec.channelnames):
+                parts = name.split(".")
+                pass_name = parts[-2] if len(parts) >= 2 else "Combined"
+                groups.setdefault(pass_name, []).append(c)
+            for pass_name, chans in groups.items():
+                out.setdefault(pass_name, np.ascontiguousarray(data[:, :, chans]))
+            index += 1
+    finally:
+        inp.close()
+    return out
+
+
+def dump_and_read(scene: bpy.types.Scene, folder: str | None = None) -> RenderPasses:
+    """Write the last render's passes to a multilayer EXR and read them back. The scene's output
+    settings are restored whatever happens; the EXR is deleted."""
+    if not render_result_available():
+        raise PassError("there is no render yet: render the scene first (or untick 'Use last render')")
+    snapshot = compat.snapshot_output_settings(scene)
+    own_folder = folder is None
+    folder = folder or tempfile.mkdtemp(prefix="atelier-passes-")
+    path = os.path.join(folder, "passes.exr")
+    try:
+        compat.set_multilayer_exr(scene)
+        bpy.data.images["Render Result"].save_render(filepath=path, scene=scene)
+        raw = read_exr_passes(path)
+    finally:
+        compat.restore_output_settings(scene, snapshot)
+        try:
+            os.remove(path)
+            if own_folder:
+                os.rmdir(folder)
+        except OSError:
+            pass
+    if "Combined" not in raw:
+        raise PassError("the render has no Combined pass")
+    extra = {key: raw[name] for name, key in WANTED_PASSES.items() if name != "Combined" and name in raw}
+    return RenderPasses(combined=raw["Combined"], extra=extra)
+
+
+def display_transform(scene: bpy.types.Scene, linear_rgba: np.ndarray) -> np.ndarray:
+    """Scene-linear Rec.709 -> the scene's display and view (AgX, Filmic, Standard...), with its
+    look, exposure and gamma. Returns display-referred RGBA clipped to 0..1 (alpha untouched)."""
+    ocio = _import_bundled("PyOpenColorIO")
+    config_path = os.path.join(bpy.utils.system_resource("DATAFILES"), "colormanagement", "config.ocio")
+    config = ocio.Config.CreateFromFile(config_path)
+    view_settings = scene.view_settings
+    display = scene.display_settings.display_device
+    view = view_settings.view_transform
+    transform = ocio.DisplayViewTransform(src="Linear Rec.709", display=display, view=view)
+    look = view_settings.look
+    if look and look != "None":
+        names = {l.getName() for l in config.getLooks()}
+        look_name = look if look in names else f"{view} - {look}"
+        if look_name in names:
+            pipeline = ocio.LegacyViewingPipeline()
+            pipeline.setDisplayViewTransform(transform)
+            pipeline.setLooksOverrideEnabled(True)
+            pipeline.setLooksOverride(look_name)
+            processor = pipeline.getProcessor(config)
+        else:
+            processor = config.getProcessor(transform)
+    else:
+        processor = config.getProcessor(transform)
+    rgba = np.array(linear_rgba, dtype=np.float32, copy=True)
+    if rgba.shape[2] == 3:
+        rgba = np.concatenate([rgba, np.ones_like(rgba[:, :, :1])], axis=2)
+    if view_settings.exposure:
+        rgba[:, :, :3] *= np.float32(2.0 ** view_settings.exposure)
+    processor.getDefaultCPUProcessor().applyRGBA(rgba)
+    if view_settings.gamma != 1.0:
+        rgba[:, :, :3] = np.power(np.clip(rgba[:, :, :3], 0, None), 1.0 / view_settings.gamma)
+    return np.clip(rgba, 0.0, 1.0)
+
+
+def object_index_masks(object_index: np.ndarray, max_masks: int = 8) -> list[tuple[int, np.ndarray]]:
+    """One HxW 0/1 mask per object index present (index 0, the default, included), largest first."""
+    idx = np.rint(object_index[:, :, 0]).astype(np.int64)
+    values, counts = np.unique(idx, return_counts=True)
+    order = np.argsort(-counts)[:max_masks]
+    return [(int(values[i]), (idx == values[i]).astype(np.float32)) for i in order]
