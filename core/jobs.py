@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -259,7 +259,7 @@ class GenerateJob:
     output_dir: Path
     overwrite: bool
     job_dir: Path
-    options: dict = field(default_factory=dict)
+    device: Optional[str] = None
 
     @classmethod
     def from_params(cls, params: dict) -> "GenerateJob":
@@ -274,5 +274,5 @@ class GenerateJob:
             output_dir=output_dir,
             overwrite=_bool(params, "overwrite", False),
             job_dir=job_dir or output_dir,
-            options=_dict(params, "options"),
+            device=_str(params, "device", required=False),
         )

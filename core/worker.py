@@ -29,8 +29,9 @@ Control requests are answered at once by the stdin reader, even while a job runs
     ping       -> result {"pong": true, "protocol": 1, "pid", "running": id|null, "queued": [ids]}
     cancel     params {"job": "<id>"} -> result {"job", "state": "queued"|"running"|"unknown"};
                a queued job gets its "cancelled" event at once, a running one when its engine
-               reaches the next step (it gets a CancelToken). A job that finishes before it sees
-               the cancel writes no output and reports "cancelled".
+               reaches the next step (it gets a CancelToken), or at the latest just before it writes
+               its outputs. Only a cancel that arrives after the outputs are written is too late:
+               that job reports its result.
     shutdown   cancels queued and running jobs (each gets "cancelled"), then result
                {"shutdown": true} and exit code 0. End of stdin does the same without the reply.
 
@@ -46,11 +47,14 @@ Jobs run one at a time, in order, on the main thread; models stay cached in the 
     texture_train     params {"exemplars": [npy...], "map_names": [str...] | null,
                               "options": {TrainOptions}, "checkpoint": ".pt path", "resume": ".pt" | null,
                               "job_dir"?, "overwrite"?}
-        -> {"outputs": [{"path": checkpoint, "name": "checkpoint", "kind": "checkpoint"}], "info": {...}}
+        -> {"outputs": [{"path": checkpoint, "name": "checkpoint", "kind": "checkpoint"}],
+            "info": {"seconds", "model", "steps", "train_seconds", "losses", "maps": [{name, kind,
+                     channels}], "exemplar_size": [w, h]}}
     texture_generate  params {"checkpoint": ".pt", "width", "height", "seed"?: 0, "tileable"?: true,
-                              "output_dir": folder, "options"?: {}, "job_dir"?, "overwrite"?}
-        -> {"outputs": [{"path", "name", "kind": "color"|"normal"|"data", "channels", "width", "height"}],
-            "info": {...}}
+                              "device"?: "auto"|..., "output_dir": folder, "job_dir"?, "overwrite"?}
+        -> {"outputs": [{"path" (output_dir/<name>.npy), "name", "kind": "color"|"normal"|"data",
+                         "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps"}}
+        (generation itself cannot be interrupted; a cancel takes effect before outputs are written)
 
 Images cross as .npy files: float32 H×W×C, rows top-down, values 0..1 (display-referred sRGB for
 colour). Paths must be absolute. The worker reads only the files it is given (never with pickle)
@@ -89,6 +93,7 @@ MAX_ID = 200
 PROGRESS_INTERVAL = 0.1  # seconds between progress events
 PREVIEW_INTERVAL = 0.5  # seconds between preview files
 PREVIEW_SIDE = 256
+CHECKPOINTS_KEPT = 4  # texture models kept in memory between jobs
 
 JOB_TYPES = ("check_setup", "stylize", "texture_train", "texture_generate")
 CONTROL_TYPES = ("ping", "cancel", "shutdown")
@@ -194,6 +199,7 @@ class Worker:
         self._current: Optional[_Job] = None
         self._stopping = False
         self._shutdown_id: Optional[str] = None
+        self._checkpoints: dict[tuple, Any] = {}  # (path, mtime, size) -> texture Checkpoint, LRU order
 
     # -- main thread: run jobs in order
     def serve(self) -> int:
@@ -209,10 +215,11 @@ class Worker:
                 job = self._queue.popleft()
                 self._current = job
             try:
-                self._run(job)
+                event, fields = self._run(job)
             finally:
                 with self._cond:
                     self._current = None
+            self.emit(job.id, event, **fields)
         if self._shutdown_id is not None:
             self.emit(self._shutdown_id, "result", result={"shutdown": True})
         log.info("worker stopped")
@@ -231,35 +238,36 @@ class Worker:
         for job in dropped:
             self.emit(job.id, "cancelled")
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: _Job) -> tuple[str, dict]:
+        """Run one job; returns its final event (sent once the job is no longer 'running')."""
         start = time.perf_counter()
         log.info("job %s (%s) started", job.id, job.type)
         try:
             if job.token.cancelled:
                 raise Cancelled()
-            result = _HANDLERS[job.type](self, job)
-            job.token.check()  # handlers check before writing; this catches a late cancel of check_setup
+            result = _HANDLERS[job.type](self, job)  # each checks the token before writing outputs
         except Cancelled:
             log.info("job %s cancelled after %.2fs", job.id, time.perf_counter() - start)
-            self.emit(job.id, "cancelled")
+            return "cancelled", {}
         except ProtocolError as exc:
-            self.emit(job.id, "error", kind="protocol", message=_one_line(str(exc)))
+            return "error", {"kind": "protocol", "message": _one_line(str(exc))}
         except UserError as exc:
             log.info("job %s: %s", job.id, exc)
-            self.emit(job.id, "error", kind="user", message=_one_line(str(exc)))
+            return "error", {"kind": "user", "message": _one_line(str(exc))}
         except Exception as exc:  # engine failure or OOM: report, stay alive
             if _is_oom(exc):
                 log.error("job %s ran out of memory: %s", job.id, exc)
                 msg = ("out of memory: try a smaller size, fewer steps, a lower memory budget or "
                        f"the CPU device ({_one_line(str(exc), 200)})")
-                self.emit(job.id, "error", kind="user", message=msg)
+                final = "error", {"kind": "user", "message": msg}
             else:
                 log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-                self.emit(job.id, "error", kind="internal", message=_one_line(f"{type(exc).__name__}: {exc}"))
+                final = "error", {"kind": "internal", "message": _one_line(f"{type(exc).__name__}: {exc}")}
             _free_memory()
+            return final
         else:
             log.info("job %s finished in %.2fs", job.id, time.perf_counter() - start)
-            self.emit(job.id, "result", result=result)
+            return "result", {"result": result}
 
     # -- reader thread: parse lines, answer control requests, queue jobs
     def _read_loop(self) -> None:
@@ -393,6 +401,27 @@ class Worker:
         self.emit(rid, "accepted", position=position)
 
     # -- helpers for handlers
+    def checkpoint(self, path: Path):
+        """Load a texture checkpoint once and keep it (and the generator it caches) across jobs;
+        a file changed on disk is loaded again."""
+        from .texture import load_checkpoint
+
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        ckpt = self._checkpoints.pop(key, None)
+        if ckpt is None:
+            ckpt = load_checkpoint(path)
+        self._checkpoints[key] = ckpt  # most recent last
+        while len(self._checkpoints) > CHECKPOINTS_KEPT:
+            self._checkpoints.pop(next(iter(self._checkpoints)))
+        return ckpt
+
+    def remember_checkpoint(self, path: Path, ckpt) -> None:
+        st = path.stat()
+        self._checkpoints[(str(path.resolve()), st.st_mtime_ns, st.st_size)] = ckpt
+        while len(self._checkpoints) > CHECKPOINTS_KEPT:
+            self._checkpoints.pop(next(iter(self._checkpoints)))
+
     def progress_callback(self, job: _Job, preview_dir: Path) -> Callable:
         last = {"event": 0.0, "preview": 0.0}
         preview_path = preview_dir / f"preview-{safe_name(job.id)}.npy"
@@ -402,7 +431,7 @@ class Worker:
             now = time.monotonic()
             final = p.step >= p.total
             preview = getattr(p, "preview", None)
-            want_preview = preview is not None and now - last["preview"] >= PREVIEW_INTERVAL
+            want_preview = preview is not None and (final or now - last["preview"] >= PREVIEW_INTERVAL)
             if not (final or want_preview or now - last["event"] >= PROGRESS_INTERVAL):
                 return
             last["event"] = now
@@ -513,28 +542,21 @@ def _texture_train(worker: Worker, job: _Job) -> dict:
 
     options = texture.TrainOptions.from_dict(spec.options)
     exemplars = [load_array(p, "exemplar") for p in spec.exemplars]
-    resume = texture.load_checkpoint(str(spec.resume)) if spec.resume else None
+    resume = worker.checkpoint(spec.resume) if spec.resume else None
     start = time.perf_counter()
-    ckpt = texture.train(exemplars, options, worker.progress_callback(job, spec.job_dir), job.token,
+    ckpt = texture.train(exemplars if len(exemplars) > 1 else exemplars[0], options,
+                         progress=worker.progress_callback(job, spec.job_dir), cancel=job.token,
                          resume=resume, map_names=spec.map_names)
     job.token.check()
-    _save_checkpoint(ckpt, spec.checkpoint)
-    info = {"seconds": round(time.perf_counter() - start, 3)}
-    for key in ("steps", "step", "map_names", "losses", "device", "notes"):
-        value = getattr(ckpt, key, None)
-        if value is not None and not callable(value):
-            info[key] = value
-    return {"outputs": [{"path": str(spec.checkpoint), "name": "checkpoint", "kind": "checkpoint"}], "info": info}
-
-
-def _save_checkpoint(ckpt: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.pt")  # keep .pt: a saver may check it
-    try:
-        ckpt.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    ckpt.save(spec.checkpoint)  # atomic (temp file + rename) in the checkpoint's folder
+    worker.remember_checkpoint(spec.checkpoint, ckpt)
+    return {
+        "outputs": [{"path": str(spec.checkpoint), "name": "checkpoint", "kind": "checkpoint"}],
+        "info": {"seconds": round(time.perf_counter() - start, 3), "model": ckpt.options.model,
+                 "steps": ckpt.step, "train_seconds": ckpt.train_seconds, "losses": dict(ckpt.losses),
+                 "maps": [{"name": m.name, "kind": m.kind, "channels": m.channels} for m in ckpt.maps],
+                 "exemplar_size": list(ckpt.exemplar_size)},
+    }
 
 
 def _texture_generate(worker: Worker, job: _Job) -> dict:
@@ -542,33 +564,32 @@ def _texture_generate(worker: Worker, job: _Job) -> dict:
     from . import texture
 
     start = time.perf_counter()
-    ckpt = texture.load_checkpoint(str(spec.checkpoint))
+    ckpt = worker.checkpoint(spec.checkpoint)
     job.token.check()
     maps = texture.generate_maps(ckpt, spec.width, spec.height, seed=spec.seed, tileable=spec.tileable,
-                                 **spec.options)
+                                 device=spec.device)
     job.token.check()
     targets = []
     seen: set[str] = set()
     for info, arr in maps:
         base = safe_name(info.name)
-        name = base
-        n = 2
+        name, n = base, 2
         while name in seen:
             name, n = f"{base}_{n}", n + 1
         seen.add(name)
         path = spec.output_dir / f"{name}.npy"
         if (path.exists() or path.is_symlink()) and not spec.overwrite:
             raise UserError(f"params.output_dir: '{path}' already exists (send \"overwrite\": true to replace it)")
-        targets.append((info, name, path, np.asarray(arr, dtype=np.float32)))
+        targets.append((info, path, np.asarray(arr, dtype=np.float32)))
     outputs = []
-    for info, name, path, arr in targets:
+    for info, path, arr in targets:
         save_array(path, arr)
-        h, w = arr.shape[:2]
         outputs.append({"path": str(path), "name": info.name, "kind": info.kind,
-                        "channels": int(getattr(info, "channels", arr.shape[2] if arr.ndim == 3 else 1)),
-                        "width": w, "height": h})
-    return {"outputs": outputs, "info": {"seconds": round(time.perf_counter() - start, 3), "seed": spec.seed,
-                                         "tileable": spec.tileable}}
+                        "channels": int(arr.shape[2]) if arr.ndim == 3 else 1,
+                        "width": int(arr.shape[1]), "height": int(arr.shape[0])})
+    return {"outputs": outputs,
+            "info": {"seconds": round(time.perf_counter() - start, 3), "seed": spec.seed, "tileable": spec.tileable,
+                     "model": ckpt.options.model, "steps": ckpt.step}}
 
 
 _HANDLERS: dict[str, Callable[[Worker, _Job], dict]] = {
