@@ -1,0 +1,147 @@
+"""The job spec of a style transfer: StyleOptions, validated from a dict (worker/CLI)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+from ..device import DEVICE_CHOICES
+from ..errors import UserError
+
+METHODS = ("multiscale", "gatys")
+BACKBONES = ("auto", "vgg19", "offline")
+OPTIMIZERS = ("adam", "lbfgs")
+PRESERVE_COLOR = ("luminance", "histogram")
+
+# Per-method defaults for the fields left as None.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Seed-000 baseline: single scale, Adam lr 0.02 from the content image.
+    "gatys": dict(steps=500, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=0.0),
+    # Coarse-to-fine in √2 steps with L-BFGS: most iterations run at low resolution.
+    "multiscale": dict(steps=300, optimizer="lbfgs", lr=None, style_weight=10.0, tv_weight=1e-4),
+}
+
+
+@dataclass
+class StyleOptions:
+    """Everything a style-transfer job needs besides the images.
+
+    method: 'multiscale' (default, coarse-to-fine) or 'gatys' (the seed-000 baseline exactly:
+        one scale, Adam lr 0.02 from the content image, conv4_2 content, conv1_1..conv5_1 Grams).
+    backbone: 'auto' (VGG19 when its weights are on disk, else the offline network, with a note;
+        never downloads), 'vgg19' or 'offline'.
+    weights: torchvision-format VGG19 state dict file (None: the torch hub cache).
+    size: long edge of the working resolution (None: the content's own size). The result is
+        always returned at the content's size.
+    steps: optimiser steps in total over all scales (None: method default). One step is one
+        loss+gradient evaluation.
+    content_weight, style_weight: α and β of α·content + β·style; style_weight is the style strength.
+        Losses are normalised per layer, so these are backbone independent (β≈10 is balanced).
+    tv_weight: total-variation smoothing.
+    style_scale: size of the style's features relative to the content (2 = twice as large strokes).
+    preserve_color: None, 'luminance' (transfer on luminance only, keep the content's chroma) or
+        'histogram' (match the style's colours to the content's before transfer).
+    tileable: wrap-around convolutions, pooling, resizing and smoothing: tileable in, tileable out.
+    seed: makes runs repeatable. device: 'auto'|'cpu'|'cuda'|'mps'.
+    max_memory_gb: memory budget; larger jobs are optimised in tiles (None: 4 GB on CPU,
+        80% of free memory on a GPU).
+    optimizer: 'adam' | 'lbfgs' (None: method default). lr: Adam learning rate (pixels in 0..1).
+    half: float16 features on CUDA (None: on for CUDA, off elsewhere).
+    preview_every: steps between previews sent through the progress callback (0: never).
+    tile_size: force tiled optimisation with this tile edge (None: decided by max_memory_gb).
+    """
+
+    method: str = "multiscale"
+    backbone: str = "auto"
+    weights: Optional[str] = None
+    size: Optional[int] = None
+    steps: Optional[int] = None
+    content_weight: float = 1.0
+    style_weight: Optional[float] = None
+    tv_weight: Optional[float] = None
+    style_scale: float = 1.0
+    preserve_color: Optional[str] = None
+    tileable: bool = False
+    seed: int = 0
+    device: str = "auto"
+    max_memory_gb: Optional[float] = None
+    optimizer: Optional[str] = None
+    lr: Optional[float] = None
+    half: Optional[bool] = None
+    preview_every: int = 20
+    tile_size: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self) -> "StyleOptions":
+        def choice(name: str, allowed: tuple, none_ok: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and none_ok:
+                return
+            if not isinstance(v, str) or v.lower() not in allowed:
+                raise UserError(f"{name}: '{v}' is not one of {', '.join(allowed)}")
+            setattr(self, name, v.lower())
+
+        def number(name: str, lo: float | None = None, hi: float | None = None, integer: bool = False,
+                   none_ok: bool = False, lo_open: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and none_ok:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not float(v).is_integer()):
+                raise UserError(f"{name}: expected {'an integer' if integer else 'a number'}, got {v!r}")
+            if not math.isfinite(float(v)):
+                raise UserError(f"{name}: must be finite, got {v!r}")
+            if lo is not None and (v <= lo if lo_open else v < lo):
+                raise UserError(f"{name}: must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+            if hi is not None and v > hi:
+                raise UserError(f"{name}: must be <= {hi}, got {v!r}")
+            setattr(self, name, int(v) if integer else float(v))
+
+        choice("method", METHODS)
+        choice("backbone", BACKBONES)
+        choice("device", DEVICE_CHOICES)
+        choice("optimizer", OPTIMIZERS, none_ok=True)
+        choice("preserve_color", PRESERVE_COLOR, none_ok=True)
+        if self.weights is not None and not isinstance(self.weights, str):
+            self.weights = str(self.weights)
+        number("size", 16, 32768, integer=True, none_ok=True)
+        number("steps", 1, 100000, integer=True, none_ok=True)
+        number("content_weight", 0)
+        number("style_weight", 0, none_ok=True)
+        number("tv_weight", 0, none_ok=True)
+        number("style_scale", 0.05, 20.0)
+        number("seed", 0, 2**63 - 1, integer=True)
+        number("max_memory_gb", 0.25, 4096, none_ok=True)
+        number("lr", 0, 10, none_ok=True, lo_open=True)
+        number("preview_every", 0, 100000, integer=True)
+        number("tile_size", 32, 32768, integer=True, none_ok=True)
+        if not isinstance(self.tileable, bool):
+            raise UserError(f"tileable: expected true or false, got {self.tileable!r}")
+        if self.half is not None and not isinstance(self.half, bool):
+            raise UserError(f"half: expected true, false or null, got {self.half!r}")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "StyleOptions":
+        """Build from a plain dict (JSON job spec). Unknown keys or bad values raise UserError naming the field."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise UserError(f"style options: expected an object, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        for key in d:
+            if key not in known:
+                raise UserError(f"{key}: unknown style option; known options: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def resolved(self, name: str) -> Any:
+        """A field's value, with the method's default filled in where it is None."""
+        v = getattr(self, name)
+        if v is None:
+            return METHOD_DEFAULTS[self.method].get(name)
+        return v
