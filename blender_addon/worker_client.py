@@ -165,16 +165,19 @@ class WorkerClient:
 
     def submit(self, kind: str, params: dict) -> str:
         """Send a request; returns its id. Starts a (fresh) worker if none is alive.
-        Raises WorkerDied only when no worker can be started at all."""
+        Raises WorkerDied when no worker can be started at all, and ValueError/TypeError when
+        params hold something strict JSON cannot carry (NaN, infinity, objects)."""
         with self._lock:
+            rid = f"{kind}-{self._session}-{next(self._ids)}"
+            # Encode first: NaN, infinities or objects JSON cannot carry are the caller's bug, raised here.
+            line = _encode({"id": rid, "type": kind, "params": params})
             if not self._usable():
                 self._spawn()
-            rid = f"{kind}-{self._session}-{next(self._ids)}"
             self._pending[rid] = self._generation
             self._known.add(rid)
             proc = self._proc
         # If the write fails the process is dying; its exit handler fails this job.
-        self._send({"id": rid, "type": kind, "params": params}, proc)
+        self._write(line, proc)
         return rid
 
     def cancel(self, job_id: str) -> None:
@@ -262,7 +265,9 @@ class WorkerClient:
         return cid
 
     def _send(self, message: dict, proc: Optional[subprocess.Popen]) -> None:
-        line = (json.dumps(message, ensure_ascii=True) + "\n").encode("utf-8")
+        self._write(_encode(message), proc)
+
+    def _write(self, line: bytes, proc: Optional[subprocess.Popen]) -> None:
         if proc is None:
             return
         with self._stdin_lock:
@@ -337,3 +342,7 @@ class WorkerClient:
         except OSError:
             pass
 
+
+def _encode(message: dict) -> bytes:
+    """One protocol line. Raises ValueError/TypeError for what strict JSON cannot carry."""
+    return (json.dumps(message, ensure_ascii=True, allow_nan=False) + "\n").encode("utf-8")

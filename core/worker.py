@@ -189,6 +189,26 @@ def _is_oom(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:  # beyond 64 bits: nothing in the protocol needs that
+        raise ValueError(f"integer {text[:24]}… is too large")
+    return int(text)
+
+
+def _salvage_id(text: str) -> Optional[str]:
+    """The id of a request rejected only for NaN/huge numbers, so its sender still gets an answer."""
+    try:
+        msg = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    rid = msg.get("id") if isinstance(msg, dict) else None
+    return rid if isinstance(rid, str) and 0 < len(rid) <= MAX_ID else None
+
+
 class Worker:
     def __init__(self, emitter: Emitter, stdin_fd: int = 0) -> None:
         self.emit = emitter.send
@@ -324,9 +344,9 @@ class Worker:
         except UnicodeDecodeError:
             return bad("request is not UTF-8 text")
         try:
-            msg = json.loads(text)
+            msg = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
         except (ValueError, RecursionError) as exc:
-            return bad(_one_line(f"request is not valid JSON: {exc}", 200))
+            return bad(_one_line(f"request is not valid JSON: {exc}", 200), _salvage_id(text))
         if not isinstance(msg, dict):
             return bad("a request must be a JSON object with id, type and params")
         rid = msg.get("id")
