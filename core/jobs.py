@@ -84,7 +84,7 @@ def _str_list(params: dict, key: str, required: bool, allow_single: bool = False
         return None
     if allow_single and isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v and "\x00" not in v for v in value):
         raise ProtocolError(f"params.{key} must be a non-empty list of strings")
     if len(value) > MAX_INPUTS:
         raise UserError(f"params.{key}: at most {MAX_INPUTS} entries")

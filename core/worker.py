@@ -182,6 +182,13 @@ def _preview(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
+def _os_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        name = f" '{_one_line(str(exc.filename), 160)}'" if exc.filename else ""
+        return _one_line(f"{exc.strerror}{name}")
+    return _one_line(f"{type(exc).__name__}: {exc}", 300)
+
+
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
@@ -274,6 +281,9 @@ class Worker:
         except UserError as exc:
             log.info("job %s: %s", job.id, exc)
             return "error", {"kind": "user", "message": _one_line(str(exc))}
+        except OSError as exc:  # disk full, permissions, a file vanished: the user can act on it
+            log.warning("job %s: %s", job.id, exc)
+            return "error", {"kind": "user", "message": _os_message(exc)}
         except Exception as exc:  # engine failure or OOM: report, stay alive
             if _is_oom(exc):
                 log.error("job %s ran out of memory: %s", job.id, exc)
@@ -404,6 +414,8 @@ class Worker:
             return self.emit(rid, "error", kind="protocol", message=_one_line(str(exc)))
         except UserError as exc:
             return self.emit(rid, "error", kind="user", message=_one_line(str(exc)))
+        except (OSError, ValueError) as exc:  # a path the OS refuses (too long, bad characters...)
+            return self.emit(rid, "error", kind="user", message=_os_message(exc))
         with self._cond:
             problem = None
             if self._stopping:

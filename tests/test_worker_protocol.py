@@ -1,31 +1,24 @@
-"""The worker process boundary: real `python -m core worker` subprocesses driven by the real client."""
+"""The worker process boundary: real `python -m core worker` subprocesses, the real client, a\nkilled worker, and a few hundred malformed requests."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import threading
+import queue
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from _worker_helpers import ROOT, load_addon_module
 
-
-def _load(name: str):
-    # Load the add-on's pure-Python modules by path: the add-on package itself needs bpy.
-    spec = importlib.util.spec_from_file_location(f"_atelier_{name}", ROOT / "blender_addon" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-wc = _load("worker_client")
-jf = _load("job_files")
+wc = load_addon_module("worker_client")
+jf = load_addon_module("job_files")
 
 
 @pytest.fixture()
@@ -101,3 +94,245 @@ def test_stdout_carries_only_protocol_and_eof_stops(venv_python):
     assert out[4]["result"] == {"ok": True}
     assert b"library chatter via print" in err and b"C-level chatter on fd 1" in err
     assert b"worker stopped" in err
+
+
+def _long_train(job_dir: Path) -> dict:
+    exemplar = jf.write_npy(job_dir / "ex.npy", np.random.default_rng(0).random((32, 32, 3)))
+    return {"exemplars": [exemplar], "checkpoint": str(job_dir / "long.pt"), "job_dir": str(job_dir),
+            "options": {"steps": 1000000, "patch": 16, "batch": 1, "width": 8, "preview_every": 0}}
+
+
+def test_killed_worker_gives_clear_error_and_next_submit_starts_fresh(client, tmp_path):
+    job_dir = Path(jf.new_job_dir(tmp_path))
+    job = client.submit("texture_train", _long_train(job_dir))
+    other = client.submit("ping", {})  # answered before the kill
+    old_pid = None
+    deadline = time.monotonic() + 120
+    while old_pid is None and time.monotonic() < deadline:
+        for ev in client.poll():
+            if ev["id"] == job and ev["event"] == "progress":
+                old_pid = client.pid
+        time.sleep(0.02)
+    assert old_pid, "training never reported progress"
+    queued = client.submit("check_setup", {})  # waits behind the training job; dies with it
+    time.sleep(0.2)
+    os.kill(old_pid, signal.SIGKILL)
+    for jid in (job, queued):
+        final = client.wait(jid, timeout=20)
+        assert final["event"] == "error" and final["kind"] == "internal", final
+        assert "exited unexpectedly" in final["message"] and "SIGKILL" in final["message"], final["message"]
+        assert final["exit_code"] == -signal.SIGKILL
+    assert client.wait(other, timeout=5)["event"] == "result"
+    assert not client.alive()
+    assert not (job_dir / "long.pt").exists()
+
+    pong = client.request("ping", timeout=60)
+    assert pong["event"] == "result" and pong["result"]["pid"] != old_pid
+    assert client.alive() and client.pid == pong["result"]["pid"]
+
+
+def test_worker_that_cannot_start(tmp_path):
+    with pytest.raises(wc.WorkerDied, match="could not start the worker"):
+        wc.WorkerClient(str(tmp_path / "no-such-python")).submit("ping", {})
+    # A Python that starts but has no `core` package: the job fails with the worker's own words.
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\necho 'No module named core' >&2\nexit 3\n")
+    script.chmod(0o755)
+    c = wc.WorkerClient(str(script), cwd=str(tmp_path))
+    final = c.request("ping", timeout=20)
+    assert final["event"] == "error" and final["exit_code"] == 3
+    assert "exited unexpectedly (code 3): No module named core" in final["message"]
+    c.shutdown()
+
+
+def test_shutdown_cancels_running_job(venv_python, tmp_path):
+    job_dir = Path(jf.new_job_dir(tmp_path))
+    c = wc.WorkerClient(venv_python, cwd=str(ROOT))
+    job = c.submit("texture_train", _long_train(job_dir))
+    deadline = time.monotonic() + 120
+    while not any(e["event"] == "progress" for e in c.poll()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc = c._proc
+    c.shutdown(timeout=20)
+    assert proc.returncode == 0  # stopped by request, not killed
+    assert c.wait(job, timeout=1)["event"] == "cancelled"
+    assert not (job_dir / "long.pt").exists()
+
+
+# --- fuzzing ---------------------------------------------------------------------------------
+
+class RawWorker:
+    """A worker on raw pipes, for bytes the client would never send."""
+
+    def __init__(self, python: str) -> None:
+        self.proc = subprocess.Popen([python, "-m", "core", "worker", "--log-level", "WARNING"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.events: "queue.Queue[dict]" = queue.Queue()
+        self.stdout_junk: list[bytes] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # drain the log
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                self.events.put(json.loads(line))
+            except ValueError:
+                self.stdout_junk.append(line)
+
+    def send(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def next(self, timeout: float) -> dict:
+        return self.events.get(timeout=timeout)
+
+
+def _fuzz_lines(job_dir: Path, outside: Path, rng: random.Random) -> list[tuple[bytes, str | None]]:
+    """(line, id the error must carry or None). Every line is invalid in some way."""
+    good = jf.write_npy(job_dir / "good.npy", np.zeros((8, 8, 3)))
+    (job_dir / "garbage.npy").write_bytes(os.urandom(64))
+    np.save(job_dir / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(job_dir / "strings.npy", np.array([["a", "b"]]))
+    np.save(job_dir / "fourd.npy", np.zeros((2, 2, 2, 2), np.float32))
+    (outside / "exists.npy").write_bytes(b"x")
+    out_ok = str(job_dir / "never.npy")
+    lines: list[tuple[bytes, str | None]] = []
+    n = iter(range(1_000_000))
+
+    def req(kind, params, rid=None) -> None:
+        rid = rid or f"f{next(n)}"
+        lines.append((json.dumps({"id": rid, "type": kind, "params": params}).encode(), rid))
+
+    # Garbage bytes, non-JSON, JSON that is not a request, bad ids.
+    for _ in range(60):
+        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))).replace(b"\n", b"")
+        if raw.strip():
+            lines.append((raw, None))
+    for raw in [b"{", b"}", b"[]", b"null", b"true", b"42", b'"ping"', b"{'id': 1}", b"\xff\xfe{}",
+                b'{"id": "x", "type": "ping"', b"[" * 50000 + b"]" * 50000, b'{"type": "ping"}',
+                b'{"id": 7, "type": "ping"}', b'{"id": "", "type": "ping"}', b'{"id": ["a"], "type": "ping"}',
+                b'{"id": "' + b"a" * 300 + b'", "type": "ping"}', b'{"id": null, "type": "ping"}']:
+        lines.append((raw, None))
+    # NaN / huge numbers: rejected, but the id is salvaged.
+    lines.append((b'{"id": "nan1", "type": "stylize", "params": {"options": {"size": NaN}}}', "nan1"))
+    lines.append((b'{"id": "big1", "type": "texture_generate", "params": {"width": 1' + b"0" * 400 + b"}}", "big1"))
+    lines.append((b'{"id": "inf1", "type": "ping", "params": {"x": -Infinity}}', "inf1"))
+    # Wrong type / params shapes.
+    for kind in [None, 3, [], {}, "", "PING", "rm -rf /", "x" * 1000, "stylize ", "__init__"]:
+        rid = f"f{next(n)}"
+        lines.append((json.dumps({"id": rid, "type": kind, "params": {}}).encode(), rid))
+    for params in [[], "s", 3, True]:
+        req("stylize", params)
+        req("ping", params)
+    # Cancel without a proper target.
+    for params in [{}, {"job": 3}, {"job": ""}, {"job": None}, {"target": "x"}]:
+        req("cancel", params)
+    # Stylize: missing fields, wrong types, paths outside, files that are not images.
+    base = {"content": good, "style": good, "output": out_ok, "job_dir": str(job_dir)}
+    variants = []
+    for key in ("content", "style", "output"):
+        variants.append({k: v for k, v in base.items() if k != key})
+        for bad in [3, [], {}, "", True, 1e308, -1, "relative/path.npy", "/dev/null", str(job_dir),
+                    "\u0000/x.npy", "/" + "a" * 5000 + ".npy"]:
+            variants.append({**base, key: bad})
+        if key != "output":
+            variants.append({**base, key: str(job_dir / "missing.npy")})
+    variants += [
+        {**base, "output": str(outside / "out.npy")},
+        {**base, "output": str(outside / "exists.npy")},
+        {**base, "output": str(job_dir / ".." / "escape.npy")},
+        {**base, "output": "/etc/passwd"},
+        {**base, "output": str(job_dir / "good.npy")},  # exists, and is an input
+        {**base, "output": str(job_dir / "no-folder" / "x.npy")},
+        {**base, "job_dir": str(outside / "nope")},
+        {**base, "job_dir": 5},
+        {**base, "masks": "x"},
+        {**base, "masks": [good, good]},
+        {**base, "style": [good] * 100},
+        {**base, "options": "fast"},
+        {**base, "options": [1]},
+        {**base, "overwrite": "yes"},
+    ]
+    for f in ("garbage.npy", "pickled.npy", "strings.npy", "fourd.npy"):
+        variants.append({**base, "style": str(job_dir / f)})  # accepted, then fails when read
+    for opts in [{"steps": -3}, {"size": 10**18}, {"bogus": True}, {"method": "magic"}, {"steps": "many"},
+                 {"device": "tpu"}, {"style_scale": 1e300}, {"tileable": "yes"}, {"backbone": 7}]:
+        variants.append({**base, "options": opts})
+    for v in variants:
+        req("stylize", v)
+    # Texture jobs.
+    tbase = {"exemplars": [good], "checkpoint": str(job_dir / "t.pt")}
+    for v in [{}, {**tbase, "exemplars": []}, {**tbase, "exemplars": [3]}, {**tbase, "exemplars": good + "x"},
+              {**tbase, "checkpoint": str(job_dir / "t.npy")}, {**tbase, "checkpoint": str(outside / "t.pt")},
+              {**tbase, "map_names": ["a", "b"]}, {**tbase, "resume": str(job_dir / "none.pt")},
+              {**tbase, "resume": good}, {**tbase, "options": {"steps": 0}}, {**tbase, "options": {"model": "vae"}},
+              {**tbase, "options": {"patch": 10**9}}, {**tbase, "job_dir": str(outside)}]:
+        req("texture_train", v)
+    (job_dir / "fake.pt").write_bytes(os.urandom(100))
+    gbase = {"checkpoint": str(job_dir / "fake.pt"), "width": 16, "height": 16, "output_dir": str(job_dir)}
+    for v in [{}, {**gbase, "width": 0}, {**gbase, "height": -5}, {**gbase, "width": 10**15},
+              {**gbase, "width": 1.5}, {**gbase, "width": "64"}, {**gbase, "seed": -1}, {**gbase, "tileable": 1},
+              {**gbase, "output_dir": str(outside / "nope")}, {**gbase, "output_dir": good},
+              {**gbase, "job_dir": str(outside)}, {**gbase, "checkpoint": good}, gbase]:  # gbase: corrupt .pt
+        req("texture_generate", v)
+    # Random structured junk.
+    keys = ["content", "style", "output", "exemplars", "checkpoint", "width", "options", "job_dir", "masks"]
+    values = [None, 0, -1, 2**62, 1.5, "", "x", [], {}, [None], {"a": [1, {"b": 2}]}, str(outside), "..", "~/x.npy"]
+    for _ in range(120):
+        kind = rng.choice(["stylize", "texture_train", "texture_generate"])
+        params = {k: rng.choice(values) for k in rng.sample(keys, rng.randrange(0, len(keys)))}
+        req(kind, params)
+    return lines
+
+
+def test_fuzz_malformed_requests_get_errors_and_never_hang(venv_python, tmp_path):
+    job_dir = Path(jf.new_job_dir(tmp_path))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    lines = _fuzz_lines(job_dir, outside, random.Random(1234))
+    assert len(lines) > 300
+    before_job, before_out = sorted(os.listdir(job_dir)), sorted(os.listdir(outside))
+
+    w = RawWorker(venv_python)
+    try:
+        assert w.next(60)["event"] == "ready"
+        for raw, _ in lines:
+            w.send(raw + b"\n")
+        w.send(b"x" * (2 * 1024 * 1024) + b"\n")  # over-long line: rejected, stream resyncs
+        w.send(b'{"id": "after", "type": "ping"}\n')
+
+        expected_ids = [rid for _, rid in lines if rid]
+        null_errors_expected = sum(1 for _, rid in lines if rid is None) + 1
+        finals: dict[str, dict] = {}
+        null_errors = 0
+        pong = None
+        deadline = time.monotonic() + 90
+        while (pong is None or len(finals) < len(expected_ids)) and time.monotonic() < deadline:
+            ev = w.next(max(0.1, deadline - time.monotonic()))
+            rid = ev["id"]
+            if rid == "after":
+                pong = ev
+            elif rid is None:
+                assert ev["event"] == "error" and ev["kind"] == "protocol", ev
+                null_errors += 1
+            elif ev["event"] in ("result", "error", "cancelled"):
+                assert rid not in finals, f"two final events for {rid}"
+                finals[rid] = ev
+        missing = [rid for rid in expected_ids if rid not in finals]
+        assert not missing, f"no answer for {len(missing)} requests, e.g. {missing[:5]}"
+        assert null_errors == null_errors_expected
+        bad = {rid: ev for rid, ev in finals.items() if ev["event"] != "error"}
+        assert not bad, bad
+        for ev in finals.values():
+            assert ev["kind"] in ("user", "protocol", "internal") and ev["message"] and "\n" not in ev["message"]
+        assert pong["event"] == "result" and pong["result"]["pong"] is True
+        assert w.stdout_junk == []
+        # Nothing was written anywhere, in the job folder or outside it.
+        assert sorted(os.listdir(job_dir)) == before_job
+        assert sorted(os.listdir(outside)) == before_out
+        w.proc.stdin.close()
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
