@@ -67,8 +67,8 @@ def _import_bundled(name: str):
 
 
 def render_result_available() -> bool:
-    img = bpy.data.images.get("Render Result")
-    return img is not None and img.has_data
+    # has_data and size stay empty for the Render Result from Python, even after a render
+    return bpy.data.images.get("Render Result") is not None
 
 
 def render_scene(scene: bpy.types.Scene) -> None:
@@ -117,7 +117,10 @@ def dump_and_read(scene: bpy.types.Scene, folder: str | None = None) -> RenderPa
     path = os.path.join(folder, "passes.exr")
     try:
         compat.set_multilayer_exr(scene)
-        bpy.data.images["Render Result"].save_render(filepath=path, scene=scene)
+        try:
+            bpy.data.images["Render Result"].save_render(filepath=path, scene=scene)
+        except RuntimeError as exc:
+            raise PassError(f"the last render could not be read ({exc}); render the scene again") from None
         raw = read_exr_passes(path)
     finally:
         compat.restore_output_settings(scene, snapshot)

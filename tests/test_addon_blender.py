@@ -1,0 +1,384 @@
+"""The Blender add-on in real bpy 5.0.1: installed from the built extension zip into a temporary
+user profile, driving a real worker subprocess with random-weight VGG19 at tiny sizes.
+
+Headless Blender has no timers or modal operators, so these tests call the job functions the
+modal operator calls (jobs.prepare_* / submit / apply_result) and the operators' EXEC path.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Must happen before bpy is imported: nothing may be installed into the real user profile.
+_USER_RESOURCES = tempfile.mkdtemp(prefix="atelier-test-user-")
+if "bpy" not in sys.modules:
+    os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
+
+bpy = pytest.importorskip("bpy")
+
+pytestmark = pytest.mark.blender
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "bl_ext.user_default.neural_atelier"
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def addon_zip(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(ROOT))
+    import install
+
+    return install.build_extension_zip(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def addon(addon_zip, random_vgg19_weights):
+    """The add-on installed from the zip into a temporary user folder, with its preferences set."""
+    ext_dir = bpy.utils.user_resource("EXTENSIONS")
+    if not ext_dir.startswith(_USER_RESOURCES):
+        pytest.fail(f"bpy was imported before this module set BLENDER_USER_RESOURCES; refusing to install "
+                    f"into the real profile at {ext_dir}")
+    result = bpy.ops.extensions.package_install_files(filepath=str(addon_zip), repo="user_default",
+                                                      enable_on_install=True)
+    assert result == {"FINISHED"}
+    import importlib
+
+    mod = importlib.import_module(MODULE)
+    for sub in ("jobs", "pixels", "passes", "compat", "headless_demo"):
+        importlib.import_module(f"{MODULE}.{sub}")
+    p = bpy.context.preferences.addons[MODULE].preferences
+    p.worker_python = sys.executable
+    p.weights_file = str(random_vgg19_weights)
+    p.device = "cpu"
+    yield mod
+    mod.jobs.shutdown_client()
+    bpy.ops.preferences.addon_disable(module=MODULE)
+    shutil.rmtree(_USER_RESOURCES, ignore_errors=True)
+
+
+@pytest.fixture()
+def demo(addon):
+    """A fresh tiny scene (brick-textured cube, spheres, passes on) plus a user compositor setup."""
+    roles = addon.headless_demo.build_scene((40, 32), samples=2, texture_size=32)
+    scene = roles["scene"]
+    _make_compositor(addon, scene)
+    style = addon.pixels.write_new_image("Stripes", _stripes(40), kind="color")
+    roles["style"] = style
+    return roles
+
+
+def _stripes(n: int) -> np.ndarray:
+    y, x = np.mgrid[0:n, 0:n] / n
+    return np.stack([0.5 + 0.5 * np.sin(25 * x), 0.5 + 0.5 * np.sin(19 * (x + y)), 0.2 + 0 * x], 2).astype(np.float32)
+
+
+def _make_compositor(addon, scene) -> None:
+    """A small user compositor (Render Layers -> Blur -> output) in the version's own API."""
+    if addon.compat.IS_5:
+        tree = bpy.data.node_groups.new("User Compositor", "CompositorNodeTree")
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        scene.compositing_node_group = tree
+        out = tree.nodes.new("NodeGroupOutput")
+    else:
+        scene.use_nodes = True
+        tree = scene.node_tree
+        tree.nodes.clear()
+        out = tree.nodes.new("CompositorNodeComposite")
+    rl = tree.nodes.new("CompositorNodeRLayers")
+    blur = tree.nodes.new("CompositorNodeBlur")
+    tree.links.new(rl.outputs["Image"], blur.inputs[0])
+    tree.links.new(blur.outputs[0], out.inputs[0])
+
+
+def _digest(image) -> str:
+    flat = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(flat)
+    return hashlib.sha1(flat.tobytes()).hexdigest()
+
+
+def _scene_state(addon, roles) -> dict:
+    """Everything a job must leave alone."""
+    scene = roles["scene"]
+    return {
+        "images": sorted(im.name for im in bpy.data.images if im.name != "Render Result"),
+        "pixels": {im.name: _digest(im) for im in bpy.data.images if im.name != "Render Result" and im.has_data},
+        "node_image": roles["node"].image.name,
+        "fake_users": {im.name: im.use_fake_user for im in bpy.data.images if im.name != "Render Result"},
+        "compositor": addon.compat.compositor_fingerprint(scene),
+        "output": addon.compat.snapshot_output_settings(scene),
+        "frame": scene.frame_current,
+        "materials": sorted(m.name for m in bpy.data.materials),
+    }
+
+
+def _options(addon, weights, **kw) -> dict:
+    base = dict(backbone="vgg19", weights=str(weights), size=32, steps=3, method="gatys", device="cpu",
+                preview_every=1)
+    base.update(kw)
+    return addon.jobs.style_options(**base)
+
+
+@pytest.fixture()
+def client(addon):
+    return addon.jobs.get_client(sys.executable)
+
+
+# ---------------------------------------------------------------- install & registration
+
+def test_extension_zip_installs_into_temporary_profile(addon, addon_zip):
+    with zipfile.ZipFile(addon_zip) as zf:
+        names = zf.namelist()
+        manifest = zf.read("blender_manifest.toml").decode()
+    assert "__init__.py" in names and "worker_client.py" in names and 'id = "neural_atelier"' in manifest
+    assert not any("__pycache__" in n for n in names)
+    installed = Path(addon.__file__).parent
+    assert str(installed).startswith(_USER_RESOURCES), installed
+    assert MODULE in bpy.context.preferences.addons
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    for name in ("worker_python", "device", "weights_file", "memory_budget_gb"):
+        assert hasattr(prefs, name)
+    for op in ("stylize_image", "stylize_node", "stylize_render", "train_texture", "generate_texture",
+               "cancel", "check_setup"):
+        assert hasattr(bpy.ops.atelier, op)
+    for panel in ("ATELIER_PT_image_editor", "ATELIER_PT_shader_editor", "ATELIER_PT_render"):
+        assert hasattr(bpy.types, panel)
+    # the add-on world never imports torch or core
+    src = "".join((installed / f).read_text() for f in os.listdir(installed) if f.endswith(".py"))
+    assert "import torch" not in src and "from core" not in src and "import core" not in src
+
+
+LEGACY_SCRIPT = """
+import sys, bpy, addon_utils
+mod = addon_utils.enable("neural_atelier", default_set=True, handle_error=None)
+assert mod is not None and mod.bl_info["blender"] >= (4, 2, 0), mod
+assert hasattr(bpy.ops.atelier, "stylize_render") and hasattr(bpy.types, "ATELIER_PT_render")
+assert bpy.context.preferences.addons["neural_atelier"].preferences.bl_rna.properties["worker_python"]
+print("LEGACY-OK")
+"""
+
+
+def test_loads_as_legacy_addon(tmp_path):
+    """A fresh process (one bpy per process) with the folder copied into scripts/addons."""
+    import subprocess
+
+    user = tmp_path / "user"
+    shutil.copytree(ROOT / "blender_addon", user / "scripts" / "addons" / "neural_atelier",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(user))
+    out = subprocess.run([sys.executable, "-c", LEGACY_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=str(tmp_path))
+    assert "LEGACY-OK" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_check_setup_operator_reports(addon):
+    assert bpy.ops.atelier.check_setup() == {"FINISHED"}
+    report = bpy.context.window_manager.atelier_setup_report
+    assert "torch" in report and "cpu" in report and "VGG19 weights: found" in report
+
+
+# ---------------------------------------------------------------- render passes
+
+def test_render_passes_and_settings_restored(addon, demo):
+    scene = demo["scene"]
+    scene.render.image_settings.file_format = "JPEG"
+    scene.render.image_settings.quality = 77
+    scene.render.filepath = "//my_frames/"
+    before = _scene_state(addon, demo)
+    rp = addon.jobs.render_content(scene)
+    assert rp.combined.shape == (32, 40, 4)
+    assert set(rp.extra) == {"depth", "normal", "object_index"}
+    assert rp.extra["depth"].max() > 1e5  # background
+    assert np.abs(rp.extra["normal"]).max() <= 1.01
+    assert {0, 1, 2} <= set(np.unique(np.rint(rp.extra["object_index"])).astype(int))
+    after = _scene_state(addon, demo)
+    assert after == before
+    assert scene.render.image_settings.file_format == "JPEG" and scene.render.image_settings.quality == 77
+    # the OCIO view transform matches Blender's own save_render (AgX by default)
+    display = addon.passes.display_transform(scene, rp.combined)
+    ref_path = os.path.join(tempfile.mkdtemp(), "ref.png")
+    snap = addon.compat.snapshot_output_settings(scene)
+    scene.render.image_settings.file_format = "PNG"
+    bpy.data.images["Render Result"].save_render(ref_path, scene=scene)
+    addon.compat.restore_output_settings(scene, snap)
+    ref = bpy.data.images.load(ref_path)
+    ref_arr = addon.pixels.image_array(ref)
+    bpy.data.images.remove(ref)
+    assert np.abs(ref_arr[:, :, :3] - display[:, :, :3]).max() <= 2 / 255
+
+
+# ---------------------------------------------------------------- job logic end to end
+
+def test_stylize_node_end_to_end(addon, demo, client, random_vgg19_weights):
+    node, original = demo["node"], demo["texture"]
+    before = _scene_state(addon, demo)
+    src = addon.pixels.image_array(original)
+    job = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights),
+                                           node=node)
+    images = addon.jobs.run_blocking(client, job, timeout=240)
+    assert len(images) == 1
+    new = images[0]
+    assert new.name == "Bricks · Stripes"
+    assert tuple(new.size) == tuple(original.size)
+    assert new.colorspace_settings.name == "sRGB" and not new.is_float and new.packed_file is not None
+    out = addon.pixels.image_array(new)
+    assert np.abs(out[:, :, :3] - src[:, :, :3]).mean() > 0.01
+    # node relinked, original kept (fake user), original pixels and compositor untouched
+    assert node.image == new
+    assert original.name in bpy.data.images and original.use_fake_user
+    assert _digest(original) == before["pixels"][original.name]
+    assert addon.compat.compositor_fingerprint(demo["scene"]) == before["compositor"]
+    assert not os.path.exists(job.folder)
+    assert job.info.get("backbone") == "vgg19"
+    # a second run gets a new, suffixed name and never overwrites the first result
+    job2 = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=2))
+    second = addon.jobs.run_blocking(client, job2, timeout=240)[0]
+    assert second.name == "Bricks · Stripes.001" and _digest(new) != "" and new.name == "Bricks · Stripes"
+
+
+def test_stylize_render_float_result(addon, demo, client, random_vgg19_weights):
+    scene = demo["scene"]
+    before = _scene_state(addon, demo)
+    settings = addon.jobs.ResultSettings(float_buffer=True)
+    job = addon.jobs.prepare_stylize_render(scene, [demo["style"]], _options(addon, random_vgg19_weights),
+                                            result=settings)
+    content = np.load(job.params["content"])
+    images = addon.jobs.run_blocking(client, job, timeout=240)
+    new = images[0]
+    assert tuple(new.size) == (40, 32) and new.is_float
+    assert new.colorspace_settings.name != "sRGB" and not addon.pixels.is_data_image(new)
+    shown = addon.pixels.display_array(new)  # linear float -> display again
+    assert np.abs(shown[:, :, :3] - content).mean() > 0.01
+    after = _scene_state(addon, demo)
+    assert after["compositor"] == before["compositor"] and after["output"] == before["output"]
+    assert after["images"] == sorted(before["images"] + [new.name])
+
+
+def test_operators_exec_path(addon, demo, random_vgg19_weights):
+    """The operators themselves, through their blocking EXEC path (the modal path needs a UI)."""
+    s = demo["scene"].atelier
+    s.style_image = demo["style"]
+    s.size, s.steps, s.method = 32, 2, "gatys"
+    s.backbone = "vgg19"
+    n_before = len(bpy.data.images)
+    assert bpy.ops.atelier.stylize_image(image_name=demo["texture"].name) == {"FINISHED"}
+    assert len(bpy.data.images) == n_before + 1
+    assert bpy.ops.atelier.stylize_node(material="Bricks", node="Brick Texture") == {"FINISHED"}
+    assert demo["node"].image.name.startswith("Bricks · Stripes")
+    # per-object styles by Object Index with two styles, two animation frames into a folder
+    s.styles_by_object_index = True
+    s.extra_styles.add().image = demo["texture"]
+    s.animation = True
+    out_dir = tempfile.mkdtemp(prefix="atelier-frames-")
+    s.output_dir = out_dir
+    demo["scene"].frame_start, demo["scene"].frame_end = 1, 2
+    demo["scene"].frame_set(2)
+    bpy.ops.render.render()  # so 'Render Result' exists before counting
+    n_before = len(bpy.data.images)
+    assert bpy.ops.atelier.stylize_render() == {"FINISHED"}
+    assert sorted(os.listdir(out_dir)) == ["frame_0001.png", "frame_0002.png"]
+    assert len(bpy.data.images) == n_before and demo["scene"].frame_current == 2
+    shutil.rmtree(out_dir)
+
+
+def test_texture_train_then_generate_into_node(addon, demo, client):
+    node, original = demo["node"], demo["texture"]
+    before = _scene_state(addon, demo)
+    ckpt = os.path.join(tempfile.mkdtemp(), "bricks.pt")
+    opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 0, "device": "cpu"}
+    job = addon.jobs.prepare_texture_train(original, opts, ckpt, node=node,
+                                           generate={"width": 48, "height": 40, "seed": 3, "tileable": True})
+    images = addon.jobs.run_blocking(client, job, timeout=240)
+    assert os.path.isfile(ckpt) and job.info["checkpoint"] == ckpt
+    assert len(images) == 1
+    new = images[0]
+    assert tuple(new.size) == (48, 40) and new.colorspace_settings.name == "sRGB"
+    assert new["atelier_checkpoint"] == ckpt
+    assert node.image == new and original.use_fake_user
+    assert _digest(original) == before["pixels"][original.name]
+    arr = addon.pixels.image_array(new)[:, :, :3]
+    assert arr.std() > 0.01  # not a flat image
+    # generate again from the saved model: same seed -> same pixels, a new datablock
+    job = addon.jobs.prepare_texture_generate(ckpt, 48, 40, seed=3, source_name="Bricks")
+    again = addon.jobs.run_blocking(client, job, timeout=240)[0]
+    assert again != new and np.allclose(addon.pixels.image_array(again), addon.pixels.image_array(new), atol=1 / 255)
+    os.remove(ckpt)
+
+
+def test_data_maps_are_non_color(addon, demo):
+    arr = np.random.default_rng(0).random((8, 6, 3)).astype(np.float32)
+    im = addon.pixels.write_new_image("rough", arr, kind="data")
+    assert im.colorspace_settings.name == "Non-Color"
+    assert np.allclose(addon.pixels.image_array(im)[:, :, :3], arr, atol=0.5 / 255 + 1e-6)  # 8-bit, not gamma-encoded, top-down kept
+    im8 = addon.pixels.write_new_image("col", arr, kind="color")
+    assert np.allclose(addon.pixels.image_array(im8)[:, :, :3], arr, atol=1 / 255 + 1e-6)
+
+
+# ---------------------------------------------------------------- cancel, failures
+
+def test_cancel_mid_job_leaves_scene_unchanged(addon, demo, client, random_vgg19_weights):
+    before = _scene_state(addon, demo)
+    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
+                                           _options(addon, random_vgg19_weights, steps=400), node=demo["node"])
+    with pytest.raises(addon.jobs.JobCancelled):
+        addon.jobs.run_blocking(client, job, timeout=240, cancel_after_progress=True)
+    assert _scene_state(addon, demo) == before
+    assert not os.path.exists(job.folder)
+    # render job too: the render's output settings are back and nothing was created
+    job = addon.jobs.prepare_stylize_render(demo["scene"], [demo["style"]],
+                                            _options(addon, random_vgg19_weights, steps=400))
+    with pytest.raises(addon.jobs.JobCancelled):
+        addon.jobs.run_blocking(client, job, timeout=240, cancel_after_progress=True)
+    assert _scene_state(addon, demo) == before
+
+
+def test_killed_worker_reports_and_next_job_gets_a_fresh_worker(addon, demo, random_vgg19_weights):
+    client = addon.jobs.get_client(sys.executable)
+    before = _scene_state(addon, demo)
+    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
+                                           _options(addon, random_vgg19_weights, steps=400), node=demo["node"])
+    first_pid = []
+
+    def kill_on_progress(ev):
+        if ev.get("event") == "progress" and not first_pid:
+            first_pid.append(client.pid)
+            os.kill(client.pid, signal.SIGKILL)
+
+    with pytest.raises(addon.jobs.JobError) as err:
+        addon.jobs.run_blocking(client, job, timeout=240, on_event=kill_on_progress)
+    msg = str(err.value)
+    assert "worker" in msg and "exited unexpectedly" in msg and "fresh worker" in msg
+    assert _scene_state(addon, demo) == before
+    client2 = addon.jobs.get_client(sys.executable)
+    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]], _options(addon, random_vgg19_weights, steps=2))
+    images = addon.jobs.run_blocking(client2, job, timeout=240)
+    assert len(images) == 1 and client2.pid != first_pid[0]
+
+
+def test_bad_inputs_give_clear_errors(addon, demo, random_vgg19_weights):
+    with pytest.raises(addon.jobs.JobError, match="does not exist"):
+        addon.jobs.get_client("/nonexistent/python")
+    with pytest.raises(addon.jobs.JobError, match="nope.png"):
+        addon.jobs.prepare_stylize_image(demo["texture"], ["/tmp/nope.png"], {})
+    n = len(bpy.data.images)
+    demo["scene"].atelier.style_source = "FILE"
+    demo["scene"].atelier.style_file = "/tmp/nope.png"
+    with pytest.raises(RuntimeError, match="style image '/tmp/nope.png' does not exist"):  # the ERROR report
+        bpy.ops.atelier.stylize_image(image_name=demo["texture"].name)
+    assert len(bpy.data.images) == n
+    # the worker's own message comes back for a bad option
+    client = addon.jobs.get_client(sys.executable)
+    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
+                                           dict(_options(addon, random_vgg19_weights), style_scale=-3.0))
+    with pytest.raises(addon.jobs.JobError, match="style_scale"):
+        addon.jobs.run_blocking(client, job, timeout=120)
+    assert len(bpy.data.images) == n
