@@ -273,6 +273,9 @@ def addon_script(action: str, zip_path: str = "", worker_python: str = "") -> st
 import sys, bpy
 action, zip_path, worker_python = {action!r}, {zip_path!r}, {worker_python!r}
 module = {EXTENSION_MODULE!r}
+# Start from the user's saved preferences (bpy as a module starts from factory ones), so saving
+# below keeps every other setting the user has.
+bpy.ops.wm.read_userpref()
 if action == "install":
     bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
                                              enable_on_install=True, overwrite=True)
