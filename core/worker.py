@@ -35,7 +35,9 @@ Control requests are answered at once by the stdin reader, even while a job runs
     shutdown   cancels queued and running jobs (each gets "cancelled"), then result
                {"shutdown": true} and exit code 0. End of stdin does the same without the reply.
 
-Jobs run one at a time, in order, on the main thread; models stay cached in the process between jobs.
+Jobs run one at a time, in order, on the main thread; models stay cached in the process between
+jobs. check_setup is the exception: quick and read-only, it runs at once on its own thread (so
+"Check setup" answers even while a long job runs) and cannot be cancelled.
     check_setup       params {"weights": path|null, "device": "auto"|...}
         -> {"python", "python_version", "core_version", "torch", "torchvision", "device",
             "cuda_available", "cuda_device", "mps_available", "weights_found", "weights_path",
@@ -265,6 +267,10 @@ class Worker:
         for job in dropped:
             self.emit(job.id, "cancelled")
 
+    def _run_and_report(self, job: _Job) -> None:
+        event, fields = self._run(job)
+        self.emit(job.id, event, **fields)
+
     def _run(self, job: _Job) -> tuple[str, dict]:
         """Run one job; returns its final event (sent once the job is no longer 'running')."""
         start = time.perf_counter()
@@ -408,6 +414,13 @@ class Worker:
         self.emit(rid, "result", result={"job": target, "state": state})
 
     def _submit(self, rid: str, kind: str, params: dict) -> None:
+        if kind == "check_setup":
+            # Quick and read-only: answered on its own thread at once, never queued behind a long job.
+            job = _Job(rid, kind, params, CancelToken())
+            self.emit(rid, "accepted", position=0)
+            threading.Thread(target=lambda: self._run_and_report(job), name="worker-check-setup",
+                             daemon=True).start()
+            return
         try:
             spec = _SPECS[kind](params) if kind in _SPECS else params
         except ProtocolError as exc:

@@ -114,7 +114,9 @@ def test_killed_worker_gives_clear_error_and_next_submit_starts_fresh(client, tm
                 old_pid = client.pid
         time.sleep(0.02)
     assert old_pid, "training never reported progress"
-    queued = client.submit("check_setup", {})  # waits behind the training job; dies with it
+    second = _long_train(job_dir)
+    second["checkpoint"] = str(job_dir / "second.pt")
+    queued = client.submit("texture_train", second)  # waits behind the first; dies with it
     time.sleep(0.2)
     os.kill(old_pid, signal.SIGKILL)
     for jid in (job, queued):
