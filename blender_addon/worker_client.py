@@ -100,7 +100,7 @@ class WorkerClient:
         cmd = [self.python, "-u", "-m", "core", "worker"]
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    cwd=self.cwd, env=env, bufsize=0, **kwargs)
+                                    cwd=self.cwd, env=env, **kwargs)
         except (OSError, ValueError) as exc:
             raise WorkerDied(f"could not start the worker with '{self.python}': {exc}. "
                              "Check the worker Python path in the add-on preferences (install.py sets it).") from exc

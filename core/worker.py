@@ -4,7 +4,8 @@ Blender's world (no torch) and core's world (torch) meet.
 Protocol (version 1): JSON lines, UTF-8. One request per line on stdin; events come back one per
 line on stdout. stdout carries nothing else (the worker points fd 1 at stderr and keeps a private
 copy for the protocol, so a library that prints cannot corrupt it); stderr carries logs only.
-Blank lines are ignored. Lines longer than 1 MiB are rejected.
+Blank lines are ignored. Lines longer than 1 MiB are rejected. JSON is strict: NaN, Infinity and
+integers of more than 19 digits are rejected (the error carries the request's id when it can).
 
 Request:  {"id": "<client id>", "type": "<type>", "params": {...}}
     id: non-empty string (≤ 200 chars), unique among the worker's queued and running jobs.
@@ -39,9 +40,11 @@ Jobs run one at a time, in order, on the main thread; models stay cached in the 
 jobs. check_setup is the exception: quick and read-only, it runs at once on its own thread (so
 "Check setup" answers even while a long job runs) and cannot be cancelled.
     check_setup       params {"weights": path|null, "device": "auto"|...}
-        -> {"python", "python_version", "core_version", "torch", "torchvision", "device",
-            "cuda_available", "cuda_device", "mps_available", "weights_found", "weights_path",
-            "weights_message", "platform", "pid"}
+        -> {"python", "python_version", "core_version", "torch", "torchvision", "device" (what
+            the preference resolves to; "auto" picks CUDA, then MPS, then CPU), "device_error"
+            (null, or why the preferred device is unavailable), "cuda_available", "cuda_device",
+            "mps_available", "weights_found", "weights_path", "weights_message", "platform", "pid"}
+        Never downloads anything.
     stylize           params {"content": npy, "style": npy | [npy...], "masks": [npy...] | null,
                               "options": {StyleOptions}, "output": npy, "job_dir"?, "overwrite"?}
         -> {"outputs": [{"path", "name": "stylized", "kind": "color", "width", "height", "channels"}],
@@ -57,6 +60,7 @@ jobs. check_setup is the exception: quick and read-only, it runs at once on its 
         -> {"outputs": [{"path" (output_dir/<name>.npy), "name", "kind": "color"|"normal"|"data",
                          "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps"}}
         (generation itself cannot be interrupted; a cancel takes effect before outputs are written)
+        Loaded checkpoints (and their generators) stay cached, keyed by path, mtime and size.
 
 Images cross as .npy files: float32 H×W×C, rows top-down, values 0..1 (display-referred sRGB for
 colour). Paths must be absolute. The worker reads only the files it is given (never with pickle)
