@@ -59,6 +59,15 @@ def noisy(worker, job):
     os.write(1, b"C-level chatter on fd 1\\n")
     return {"ok": True}
 w._HANDLERS["check_setup"] = noisy
+def failing(worker, job):
+    what = job.spec.get("what")
+    if what == "oom":
+        raise MemoryError()
+    if what == "cuda-oom":
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    raise RuntimeError("boom\\nsecond line")
+w._SPECS.pop("texture_generate")  # hand the raw params to the failing handler
+w._HANDLERS["texture_generate"] = failing
 from core.__main__ import main
 sys.exit(main(["worker"]))
 """
@@ -84,6 +93,20 @@ def test_stdout_carries_only_protocol_and_eof_stops(venv_python):
         out.append(json.loads(line))
         if out[-1]["event"] == "result" and out[-1]["id"] == "c1":
             break
+    # Engine failures: an error event each (one line), and the worker keeps serving.
+    for what in ("boom", "oom", "cuda-oom"):
+        proc.stdin.write(json.dumps({"id": what, "type": "texture_generate", "params": {"what": what}}).encode() + b"\n")
+    proc.stdin.write(b'{"id": "p9", "type": "ping"}\n')
+    proc.stdin.flush()
+    finals = {}
+    while len(finals) < 4:  # ping is answered at once, the jobs after their turn
+        ev = json.loads(proc.stdout.readline())
+        if ev["event"] != "accepted":
+            finals[ev["id"]] = ev
+    assert finals["boom"]["kind"] == "internal" and finals["boom"]["message"] == "RuntimeError: boom second line"
+    for what in ("oom", "cuda-oom"):
+        assert finals[what]["kind"] == "user" and finals[what]["message"].startswith("out of memory: try a smaller size")
+    assert finals["p9"]["event"] == "result"
     proc.stdin.close()  # EOF
     assert proc.wait(timeout=30) == 0
     rest, err = proc.stdout.read(), proc.stderr.read()
@@ -94,6 +117,18 @@ def test_stdout_carries_only_protocol_and_eof_stops(venv_python):
     assert out[4]["result"] == {"ok": True}
     assert b"library chatter via print" in err and b"C-level chatter on fd 1" in err
     assert b"worker stopped" in err
+    assert b"Traceback" in err and b"RuntimeError: boom" in err  # the traceback goes to the log
+
+
+def test_client_imports_without_third_party_packages(venv_python):
+    """-S -I: no site-packages at all (so no numpy, torch or bpy), as in any foreign Python."""
+    code = ("import importlib.util, sys; p = sys.argv[1]; "
+            "spec = importlib.util.spec_from_file_location('wc', p); m = importlib.util.module_from_spec(spec); "
+            "spec.loader.exec_module(m); m.WorkerClient('python'); "
+            "assert not {'numpy', 'torch', 'bpy'} & set(sys.modules), sorted(sys.modules); print('ok')")
+    out = subprocess.run([venv_python, "-S", "-I", "-c", code, str(ROOT / "blender_addon" / "worker_client.py")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def _long_train(job_dir: Path) -> dict:
