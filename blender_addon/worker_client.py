@@ -33,6 +33,7 @@ FINAL_EVENTS = frozenset({"result", "error", "cancelled"})
 JOB_KINDS = ("check_setup", "stylize", "texture_train", "texture_generate", "ping")
 _STDERR_LINES = 400
 _FINALS_KEPT = 512
+_LOG_LIMIT = 5 * 2**20  # bytes; the log moves to <log>.1 when a worker starts past this
 
 
 class WorkerError(Exception):
@@ -107,6 +108,7 @@ class WorkerClient:
         self._generation += 1
         gen = self._generation
         self._proc = proc
+        self._rotate_log()
         self._log(f"--- worker started: pid {proc.pid}, {' '.join(cmd)}\n")
         err = threading.Thread(target=self._read_stderr, args=(proc,), name=f"atelier-worker-err-{gen}", daemon=True)
         out = threading.Thread(target=self._read_stdout, args=(proc, gen, err), name=f"atelier-worker-out-{gen}",
@@ -332,6 +334,13 @@ class WorkerClient:
             line = raw.decode("utf-8", "replace")
             self._stderr.append(line)
             self._log(line)
+
+    def _rotate_log(self) -> None:
+        try:
+            if self.log_path and os.path.getsize(self.log_path) > _LOG_LIMIT:
+                os.replace(self.log_path, self.log_path + ".1")
+        except OSError:
+            pass
 
     def _log(self, text: str) -> None:
         if not self.log_path:
