@@ -3,7 +3,7 @@
 In the spirit of Ustyuzhaninov et al., "What does it take to generate natural textures?"
 (ICLR 2017): the Gram statistics of many random, rectified filter responses at several spatial
 scales already capture a texture well. Instead of one layer of very large filters we use the same
-small filters on an image pyramid (octaves 1, 1/2, 1/4, 1/8), which covers 5..~60 px for a
+small filters on an anti-aliased image pyramid (octaves 1, 1/2, 1/4, 1/8), which covers 5..~60 px for a
 fraction of the cost. Per octave `l` the network emits:
 
 - ``c{l}``: rectified random 1×1 colour projections - the palette (style only);
@@ -55,6 +55,11 @@ class OfflineBackbone(nn.Module):
             self.colour.append(colour)
             self.edge.append(edge)
             self.second.append(second)
+        # Anti-aliased 2× downsampling ([1 3 3 1] binomial): plain 2×2 averaging leaves an 8 px block
+        # grid in the gradients. A padded Conv2d, so circular_padding makes it wrap-around too.
+        self.down = nn.Conv2d(3, 3, 4, stride=2, padding=1, groups=3, bias=False)
+        k = torch.tensor([1.0, 3.0, 3.0, 1.0])
+        self.down.weight.data = (k[:, None] * k[None, :] / 64.0).expand(3, 1, 4, 4).clone()
         self.content_layers = ("e2",)
         self.style_layers = {}
         for lvl in range(levels):
@@ -67,7 +72,7 @@ class OfflineBackbone(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for lvl in range(self.levels):
             if lvl:
-                img = F.avg_pool2d(img, 2)
+                img = self.down(img)
             out[f"c{lvl}"] = F.relu(self.colour[lvl](img))
             e = F.relu(self.edge[lvl](img))
             out[f"e{lvl}"] = e

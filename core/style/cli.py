@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="vgg19, offline (no download needed) or auto (vgg19 if its weights are present)")
     p.add_argument("--method", choices=METHODS, default="multiscale",
                    help="multiscale (default, coarse-to-fine) or gatys (the single-scale seed-000 baseline)")
-    p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: lbfgs for multiscale, adam for gatys")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam")
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
     p.add_argument("--style-weight", type=float, metavar="X", help="style strength (default 10)")
@@ -60,6 +60,20 @@ def _fit(img: np.ndarray, size: int | None, wrap: bool = False) -> np.ndarray:
     return resize(t, (h, w), wrap)[0].permute(1, 2, 0).numpy().astype(np.float32)
 
 
+_FLAGS = {"size": "--size", "steps": "--steps", "style_weight": "--style-weight", "content_weight": "--content-weight",
+          "tv_weight": "--tv-weight", "style_scale": "--style-scale", "seed": "--seed", "max_memory_gb": "--max-memory"}
+
+
+def _options(args: argparse.Namespace) -> StyleOptions:
+    if args.size is not None:
+        StyleOptions(size=args.size)  # validates --size
+    return StyleOptions(method=args.method, backbone=args.backbone, weights=args.weights, size=None,
+                        steps=args.steps, content_weight=args.content_weight, style_weight=args.style_weight,
+                        tv_weight=args.tv_weight, style_scale=args.style_scale,
+                        preserve_color=args.preserve_color, tileable=args.tileable, seed=args.seed,
+                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer)
+
+
 def run_stylize(args: argparse.Namespace) -> int:
     from .engine import stylize_ex
 
@@ -68,13 +82,11 @@ def run_stylize(args: argparse.Namespace) -> int:
         raise UserError(f"-o '{out}': unsupported format '{out.suffix}'; use .png, .jpg or .tif")
     if not out.parent.exists():
         raise UserError(f"-o '{out}': folder '{out.parent}' does not exist")
-    options = StyleOptions(method=args.method, backbone=args.backbone, weights=args.weights, size=None,
-                           steps=args.steps, content_weight=args.content_weight, style_weight=args.style_weight,
-                           tv_weight=args.tv_weight, style_scale=args.style_scale,
-                           preserve_color=args.preserve_color, tileable=args.tileable, seed=args.seed,
-                           device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer)
-    if args.size is not None:
-        StyleOptions(size=args.size)  # validates --size
+    try:
+        options = _options(args)
+    except UserError as exc:  # name the command-line flag, not the field
+        field, _, rest = str(exc).partition(":")
+        raise UserError(f"{_FLAGS.get(field, field)}:{rest}") from None
     content = read_image(args.content, "content")
     styles = [read_image(s, "style") for s in args.style]
     content = _fit(content, args.size, wrap=args.tileable)

@@ -562,7 +562,14 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
             masks_t = resize(mask_t_full, (sh, sw), opts.tileable).clamp(0, 1)
         objective = _Objective(net, strides, content_t, grams, masks_t, opts, tile, rng, autocast)
 
-        x = content_t.clone() if x is None else resize(x, (sh, sw), opts.tileable).clamp(0, 1)
+        if x is None:
+            if opts.init == "noise":
+                g = torch.Generator().manual_seed(opts.seed)
+                x = torch.rand(content_t.shape, generator=g).to(device)
+            else:
+                x = content_t.clone()
+        else:
+            x = resize(x, (sh, sw), opts.tileable).clamp(0, 1)
         x = x.contiguous()
         if optimizer_name == "adam":
             param = x.requires_grad_(True)

@@ -12,13 +12,15 @@ METHODS = ("multiscale", "gatys")
 BACKBONES = ("auto", "vgg19", "offline")
 OPTIMIZERS = ("adam", "lbfgs")
 PRESERVE_COLOR = ("luminance", "histogram")
+INITS = ("content", "noise")
 
 # Per-method defaults for the fields left as None.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # Seed-000 baseline: single scale, Adam lr 0.02 from the content image.
     "gatys": dict(steps=500, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=0.0),
-    # Coarse-to-fine in √2 steps with L-BFGS: most iterations run at low resolution.
-    "multiscale": dict(steps=300, optimizer="lbfgs", lr=None, style_weight=10.0, tv_weight=1e-4),
+    # Coarse-to-fine in √2 steps: most iterations run at low resolution. Adam beat L-BFGS (no line
+    # search) clearly in our measurements (benchmarks/bench_style_speed.py).
+    "multiscale": dict(steps=300, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=1e-3),
 }
 
 
@@ -49,6 +51,7 @@ class StyleOptions:
     half: float16 features on CUDA (None: on for CUDA, off elsewhere).
     preview_every: steps between previews sent through the progress callback (0: never).
     tile_size: force tiled optimisation with this tile edge (None: decided by max_memory_gb).
+    init: start from the 'content' image (default) or from seeded 'noise'.
     """
 
     method: str = "multiscale"
@@ -70,6 +73,7 @@ class StyleOptions:
     half: Optional[bool] = None
     preview_every: int = 20
     tile_size: Optional[int] = None
+    init: str = "content"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -104,6 +108,7 @@ class StyleOptions:
         choice("device", DEVICE_CHOICES)
         choice("optimizer", OPTIMIZERS, none_ok=True)
         choice("preserve_color", PRESERVE_COLOR, none_ok=True)
+        choice("init", INITS)
         if self.weights is not None and not isinstance(self.weights, str):
             self.weights = str(self.weights)
         number("size", 16, 32768, integer=True, none_ok=True)
