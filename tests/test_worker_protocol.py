@@ -137,6 +137,7 @@ def _long_train(job_dir: Path) -> dict:
             "options": {"steps": 1000000, "patch": 16, "batch": 1, "width": 8, "preview_every": 0}}
 
 
+@pytest.mark.slow
 def test_killed_worker_gives_clear_error_and_next_submit_starts_fresh(client, tmp_path):
     job_dir = Path(jf.new_job_dir(tmp_path))
     job = client.submit("texture_train", _long_train(job_dir))
@@ -182,6 +183,7 @@ def test_worker_that_cannot_start(tmp_path):
     c.shutdown()
 
 
+@pytest.mark.slow
 def test_shutdown_cancels_running_job(venv_python, tmp_path):
     job_dir = Path(jf.new_job_dir(tmp_path))
     c = wc.WorkerClient(venv_python, cwd=str(ROOT))
@@ -194,6 +196,53 @@ def test_shutdown_cancels_running_job(venv_python, tmp_path):
     assert proc.returncode == 0  # stopped by request, not killed
     assert c.wait(job, timeout=1)["event"] == "cancelled"
     assert not (job_dir / "long.pt").exists()
+
+
+@pytest.mark.slow
+def test_stdin_eof_mid_job_cancels_and_exits(venv_python, tmp_path):
+    """Blender quitting closes the pipe: the running job is cancelled and the worker exits 0."""
+    job_dir = Path(jf.new_job_dir(tmp_path))
+    w = RawWorker(venv_python)
+    try:
+        w.send(json.dumps({"id": "t", "type": "texture_train", "params": _long_train(job_dir)}).encode() + b"\n")
+        seen = []
+        while not seen or seen[-1]["event"] != "progress":
+            seen.append(w.next(120))
+        w.proc.stdin.close()
+        assert w.proc.wait(timeout=30) == 0
+        time.sleep(0.2)
+        rest = []
+        while not w.events.empty():
+            rest.append(w.events.get())
+        assert [e["event"] for e in rest if e["event"] != "progress"] == ["cancelled"]
+        assert not (job_dir / "long.pt").exists()
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+
+
+def test_poll_and_wait_share_events_without_losing_any(client, venv_python):
+    a = client.submit("ping", {})
+    b = client.submit("ping", {})
+    assert client.wait(b, timeout=60)["event"] == "result"  # a's events are kept for poll()
+    polled = client.poll()
+    assert [(e["id"], e["event"]) for e in polled] == [(a, "result")]
+    assert client.poll() == []
+    assert client.wait(a, timeout=1)["id"] == a  # a final already polled is still available to wait()
+    with pytest.raises(KeyError):
+        client.wait("never-submitted", timeout=1)
+
+
+@pytest.mark.slow
+def test_wait_timeout_leaves_the_job_running(client, tmp_path):
+    job_dir = Path(jf.new_job_dir(tmp_path))
+    job = client.submit("texture_train", _long_train(job_dir))
+    with pytest.raises(TimeoutError):
+        client.wait(job, timeout=0.5)
+    assert client.request("ping", timeout=30)["result"]["running"] in (job, None)
+    client.cancel(job)
+    assert client.wait(job, timeout=60)["event"] == "cancelled"
 
 
 # --- fuzzing ---------------------------------------------------------------------------------
@@ -322,6 +371,7 @@ def _fuzz_lines(job_dir: Path, outside: Path, rng: random.Random) -> list[tuple[
     return lines
 
 
+@pytest.mark.slow
 def test_fuzz_malformed_requests_get_errors_and_never_hang(venv_python, tmp_path):
     job_dir = Path(jf.new_job_dir(tmp_path))
     outside = tmp_path / "outside"
