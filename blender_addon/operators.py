@@ -7,6 +7,7 @@ headless Blender can drive them: it has no timers and no modal operators.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Iterator, Optional
 
@@ -160,6 +161,8 @@ class _JobOperator:
             self.report({"WARNING"}, "An Atelier job is already running")
             return {"CANCELLED"}
         self._created = []
+        space = context.space_data
+        self._space = space if space is not None and space.type == "IMAGE_EDITOR" else None
         try:
             self._client = _client(context)
             self._jobs = iter(self.make_jobs(context))
@@ -187,7 +190,8 @@ class _JobOperator:
 
     def modal(self, context, event):
         wm = context.window_manager
-        if event.type == "ESC" or (not wm.atelier_running and self._job is not None):
+        esc = event.type == "ESC" and event.value == "PRESS"
+        if esc or (not wm.atelier_running and self._job is not None):
             if not self._cancel_sent and self._job is not None and self._job.id:
                 self._client.cancel(self._job.id)
                 self._cancel_sent = True
@@ -236,7 +240,7 @@ class _JobOperator:
             nxt = jobs.follow_up(job)
             jobs.discard(job)
             if nxt is not None:
-                self._jobs = iter([nxt, *self._jobs])
+                self._jobs = itertools.chain([nxt], self._jobs)  # lazily: frames render when due
             if self._start_next(context):
                 return {"RUNNING_MODAL"}
         except jobs.JobCancelled:
@@ -257,15 +261,18 @@ class _JobOperator:
         return {"FINISHED"}
 
     def _rollback(self) -> None:
-        """A cancelled/failed chain leaves nothing behind (earlier steps of the chain included)."""
+        """A cancelled/failed chain leaves nothing behind (earlier steps of the chain included).
+        Frames an animation already wrote to its output folder stay there."""
         for im in self._created:
             if im.name in bpy.data.images:
                 bpy.data.images.remove(im)
         self._created = []
-        if isinstance(self._jobs, Iterator):
-            close = getattr(self._jobs, "close", None)
-            if close:
-                close()
+        self._close_jobs()
+
+    def _close_jobs(self) -> None:
+        close = getattr(self._jobs, "close", None)
+        if close:
+            close()  # runs the generator's finally: e.g. the animation's frame is restored
 
     def _end(self, context) -> None:
         wm = context.window_manager
@@ -281,7 +288,10 @@ class _JobOperator:
         context.workspace.status_text_set(None)
 
     def _show_in_editor(self, context, image) -> None:
-        space = context.space_data
+        # the Image Editor the operator was started from (modal context has no reliable space_data)
+        space = getattr(self, "_space", None)
+        if space is None:
+            space = context.space_data
         if space is not None and space.type == "IMAGE_EDITOR":
             space.image = image
 

@@ -76,14 +76,14 @@ def render_scene(scene: bpy.types.Scene) -> None:
     bpy.ops.render.render(write_still=False, scene=scene.name)
 
 
-def read_exr_passes(path: str) -> dict[str, np.ndarray]:
-    """All passes of a multilayer EXR as {pass name: HxWxC}. Each part is read by its own index
-    (reading with the default subimage silently returns part 0 again)."""
+def read_exr_passes(path: str) -> dict[tuple[str, str], np.ndarray]:
+    """All passes of a multilayer EXR as {(view layer, pass name): HxWxC}. Each part is read by its
+    own index (reading with the default subimage silently returns part 0 again)."""
     oiio = _import_bundled("OpenImageIO")
     inp = oiio.ImageInput.open(path)
     if inp is None:
         raise PassError(f"cannot open {path}: {oiio.geterror()}")
-    out: dict[str, np.ndarray] = {}
+    out: dict[tuple[str, str], np.ndarray] = {}
     try:
         index = 0
         while inp.seek_subimage(index, 0):
@@ -93,22 +93,23 @@ def read_exr_passes(path: str) -> dict[str, np.ndarray]:
                 raise PassError(f"cannot read part {index} of {path}: {inp.geterror()}")
             data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
             # channel names look like 'ViewLayer.Depth.Z': group them by pass
-            groups: dict[str, list[int]] = {}
+            groups: dict[tuple[str, str], list[int]] = {}
             for c, name in enumerate(spec.channelnames):
                 parts = name.split(".")
-                pass_name = parts[-2] if len(parts) >= 2 else "Combined"
-                groups.setdefault(pass_name, []).append(c)
-            for pass_name, chans in groups.items():
-                out.setdefault(pass_name, np.ascontiguousarray(data[:, :, chans]))
+                key = (".".join(parts[:-2]), parts[-2]) if len(parts) >= 3 else ("", parts[0] if len(parts) == 2 else "Combined")
+                groups.setdefault(key, []).append(c)
+            for key, chans in groups.items():
+                out.setdefault(key, np.ascontiguousarray(data[:, :, chans]))
             index += 1
     finally:
         inp.close()
     return out
 
 
-def dump_and_read(scene: bpy.types.Scene, folder: str | None = None) -> RenderPasses:
-    """Write the last render's passes to a multilayer EXR and read them back. The scene's output
-    settings are restored whatever happens; the EXR is deleted."""
+def dump_and_read(scene: bpy.types.Scene, folder: str | None = None, view_layer: str | None = None) -> RenderPasses:
+    """Write the last render's passes to a multilayer EXR and read them back (those of
+    ``view_layer``, default: the window's view layer if the scene has it, else the first one). The
+    scene's output settings are restored whatever happens; the EXR is deleted."""
     if not render_result_available():
         raise PassError("there is no render yet: render the scene first (or untick 'Use last render')")
     snapshot = compat.snapshot_output_settings(scene)
@@ -130,10 +131,15 @@ def dump_and_read(scene: bpy.types.Scene, folder: str | None = None) -> RenderPa
                 os.rmdir(folder)
         except OSError:
             pass
-    if "Combined" not in raw:
-        raise PassError("the render has no Combined pass")
-    extra = {key: raw[name] for name, key in WANTED_PASSES.items() if name != "Combined" and name in raw}
-    return RenderPasses(combined=raw["Combined"], extra=extra)
+    layers = list(dict.fromkeys(layer for layer, _ in raw))
+    if view_layer is None:
+        current = getattr(bpy.context, "view_layer", None)
+        view_layer = current.name if current is not None and current.name in layers else (layers[0] if layers else "")
+    by_pass = {name: arr for (layer, name), arr in raw.items() if layer == view_layer}
+    if "Combined" not in by_pass:
+        raise PassError(f"the render has no Combined pass for view layer '{view_layer}'")
+    extra = {key: by_pass[name] for name, key in WANTED_PASSES.items() if name != "Combined" and name in by_pass}
+    return RenderPasses(combined=by_pass["Combined"], extra=extra)
 
 
 def display_transform(scene: bpy.types.Scene, linear_rgba: np.ndarray) -> np.ndarray:

@@ -120,7 +120,8 @@ def write_new_image(name: str, arr: np.ndarray, *, kind: str = "color", float_bu
     kind 'color': arr is display-referred sRGB. Stored as an 8-bit sRGB image, or (float_buffer)
     linearised into a float image tagged linear, so it renders the same either way.
     kind 'normal' / 'data': stored unchanged, tagged Non-Color.
-    store 'PACK' packs the pixels into the .blend; 'SAVE' writes PNG/EXR into save_dir and links it.
+    store 'PACK' packs the pixels into the .blend; 'SAVE' writes PNG/EXR into save_dir and links it
+    (without a save_dir it packs); 'MEMORY' leaves them unsaved.
     """
     rgba = to_rgba(arr)
     h, w = rgba.shape[:2]
@@ -150,8 +151,9 @@ def write_new_image(name: str, arr: np.ndarray, *, kind: str = "color", float_bu
                 image.filepath = bpy.path.relpath(path) if bpy.data.filepath else path
             except ValueError:  # different drive on Windows
                 image.filepath = path
-        else:
+        elif store in ("PACK", "SAVE"):  # SAVE without a folder (unsaved .blend): pack
             image.pack()
+        # any other value: leave the pixels in memory only (benchmarks, previews)
     except Exception:
         bpy.data.images.remove(image)
         raise

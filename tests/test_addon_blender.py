@@ -323,6 +323,21 @@ def test_data_maps_are_non_color(addon, demo):
     assert np.allclose(addon.pixels.image_array(im8)[:, :, :3], arr, atol=1 / 255 + 1e-6)
 
 
+def test_results_saved_next_to_blend(addon, demo, tmp_path):
+    """store='SAVE': results are written into '<blend folder>/atelier' and linked, not packed."""
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    arr = np.random.default_rng(1).random((10, 12, 3)).astype(np.float32)
+    settings = addon.jobs.ResultSettings(store="SAVE")
+    im = addon.pixels.write_new_image("Bricks · Saved", arr, store="SAVE", save_dir=addon.jobs._save_dir(settings))
+    path = tmp_path / "atelier" / "Bricks _ Saved.png"  # file names keep to portable characters
+    assert path.is_file() and im.packed_file is None and im.source == "FILE"
+    assert Path(bpy.path.abspath(im.filepath)).resolve() == path.resolve()
+    im.reload()
+    assert tuple(im.size) == (12, 10)
+    assert np.allclose(addon.pixels.image_array(im)[:, :, :3], arr, atol=1 / 255 + 1e-6)
+
+
 # ---------------------------------------------------------------- cancel, failures
 
 def test_cancel_mid_job_leaves_scene_unchanged(addon, demo, client, random_vgg19_weights):
