@@ -7,18 +7,15 @@ headless Blender can drive them: it has no timers and no modal operators.
 """
 from __future__ import annotations
 
-import itertools
 import os
 from typing import Iterator, Optional
-
-import numpy as np
 
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import jobs, pixels, prefs
+from . import jobs, prefs
 
-PREVIEW_NAME = "Atelier Preview"
+PREVIEW_NAME = jobs.PREVIEW_NAME
 
 
 # ---------------------------------------------------------------- gathering inputs
@@ -85,7 +82,7 @@ def _editor_image(context, name: str) -> bpy.types.Image:
         image = getattr(space, "image", None) if space is not None and space.type == "IMAGE_EDITOR" else None
     if image is None:
         raise jobs.JobError("no image: show an image in the Image Editor")
-    if image.name == PREVIEW_NAME:
+    if image.name.startswith(PREVIEW_NAME):
         raise jobs.JobError("that is the live preview; show the image you want to use")
     return image
 
@@ -119,22 +116,22 @@ def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[jobs.J
 # ---------------------------------------------------------------- the modal base
 
 class _JobOperator:
-    """Base for long jobs. Subclasses implement make_jobs(context) -> iterator of Job."""
+    """Base for long jobs. Subclasses implement make_jobs(context) -> iterator of Job.
+    The modal path is a thin shell over jobs.JobRunner (which the tests drive headless)."""
     bl_options = {"REGISTER"}
 
     _timer = None
-    _jobs: Optional[Iterator[jobs.Job]] = None
-    _job: Optional[jobs.Job] = None
-    _client = None
-    _created = ()
-    _preview = None
-    _cancel_sent = False
+    _runner: Optional[jobs.JobRunner] = None
+    _space = None
 
     def make_jobs(self, context) -> Iterator[jobs.Job]:
         raise NotImplementedError
 
     def finished(self, context, images: list) -> None:
         """Hook: show results (e.g. in the Image Editor)."""
+
+    def restore_view(self, context) -> None:
+        """Hook: after a cancelled/failed run, show what was shown before."""
 
     # blocking path (scripts, background mode, tests)
     def execute(self, context):
@@ -160,128 +157,60 @@ class _JobOperator:
         if wm.atelier_running:
             self.report({"WARNING"}, "An Atelier job is already running")
             return {"CANCELLED"}
-        self._created = []
         space = context.space_data
         self._space = space if space is not None and space.type == "IMAGE_EDITOR" else None
         try:
-            self._client = _client(context)
-            self._jobs = iter(self.make_jobs(context))
-            if not self._start_next(context):
-                return {"CANCELLED"}
-        except jobs.JobError as exc:
+            self._runner = jobs.JobRunner(_client(context), self.make_jobs(context))
+            self._runner.start()
+        except (jobs.JobError, OSError) as exc:
+            if self._runner is not None:
+                self._runner.close()
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         wm.atelier_running = True
         wm.atelier_progress = 0.0
-        wm.atelier_status = "Starting worker…"
+        wm.atelier_status = self._runner.status
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
-    def _start_next(self, context) -> bool:
-        try:
-            self._job = next(self._jobs)
-        except StopIteration:
-            self._job = None
-            return False
-        self._cancel_sent = False
-        jobs.submit(self._client, self._job)
-        return True
-
     def modal(self, context, event):
         wm = context.window_manager
-        esc = event.type == "ESC" and event.value == "PRESS"
-        if esc or (not wm.atelier_running and self._job is not None):
-            if not self._cancel_sent and self._job is not None and self._job.id:
-                self._client.cancel(self._job.id)
-                self._cancel_sent = True
-                wm.atelier_status = "Cancelling…"
-                wm.atelier_running = True  # stays on until the worker confirms
+        runner = self._runner
+        if (event.type == "ESC" and event.value == "PRESS") or not wm.atelier_running:
+            runner.cancel()  # the Cancel button drops wm.atelier_running; the worker confirms later
+            wm.atelier_running = True
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        for ev in self._client.poll():
-            if self._job is None or ev.get("id") != self._job.id:
-                continue
-            kind = ev.get("event")
-            if kind == "progress":
-                self._on_progress(context, ev)
-            elif kind in ("result", "error", "cancelled"):
-                return self._on_final(context, ev)
-        return {"RUNNING_MODAL"}
-
-    def _on_progress(self, context, ev: dict) -> None:
-        wm = context.window_manager
-        step, total = ev.get("step") or 0, ev.get("total") or 0
-        wm.atelier_progress = (step / total) if total else 0.0
-        losses = ", ".join(f"{k} {v:.3g}" for k, v in (ev.get("losses") or {}).items() if isinstance(v, (int, float)))
-        wm.atelier_status = f"{self._job.label} · {ev.get('stage') or ''} {step}/{total} {losses}".strip()
-        context.workspace.status_text_set(f"Atelier: {wm.atelier_status}  (Esc cancels)")
-        preview = ev.get("preview")
-        if preview and os.path.isfile(preview):
-            try:
-                arr = np.load(preview, allow_pickle=False)
-            except (OSError, ValueError):
-                return  # being rewritten; the next one comes soon
-            if self._preview is None:
-                self._preview = bpy.data.images.new(PREVIEW_NAME, arr.shape[1], arr.shape[0], alpha=True)
-            pixels.replace_pixels(self._preview, arr)
-            self._show_in_editor(context, self._preview)
-        for area in context.screen.areas if context.screen else []:
-            if area.type in ("IMAGE_EDITOR", "PROPERTIES", "NODE_EDITOR"):
-                area.tag_redraw()
-
-    def _on_final(self, context, ev: dict):
-        job = self._job
-        try:
-            images = jobs.apply_result(job, ev)
-            self._created += images
-            self._report_info(job)
-            nxt = jobs.follow_up(job)
-            jobs.discard(job)
-            if nxt is not None:
-                self._jobs = itertools.chain([nxt], self._jobs)  # lazily: frames render when due
-            if self._start_next(context):
-                return {"RUNNING_MODAL"}
-        except jobs.JobCancelled:
-            jobs.discard(job)
-            self._rollback()
-            self._end(context)
-            self.report({"WARNING"}, "Cancelled; nothing was changed")
-            return {"CANCELLED"}
-        except (jobs.JobError, OSError) as exc:
-            jobs.discard(job)
-            self._rollback()
-            self._end(context)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        had_preview = runner.previews_shown
+        state = runner.tick()
+        wm.atelier_progress = runner.progress
+        wm.atelier_status = runner.status
+        if state == "running":
+            context.workspace.status_text_set(f"Atelier: {runner.status}  (Esc cancels)")
+            if runner.previews_shown != had_preview and runner.preview is not None:
+                self._show_in_editor(context, runner.preview)
+            for area in context.screen.areas if context.screen else []:
+                if area.type in ("IMAGE_EDITOR", "PROPERTIES", "NODE_EDITOR"):
+                    area.tag_redraw()
+            return {"RUNNING_MODAL"}
         self._end(context)
-        self.finished(context, self._created)
-        self.report({"INFO"}, self._done_text(self._created))
-        return {"FINISHED"}
-
-    def _rollback(self) -> None:
-        """A cancelled/failed chain leaves nothing behind (earlier steps of the chain included).
-        Frames an animation already wrote to its output folder stay there."""
-        for im in self._created:
-            if im.name in bpy.data.images:
-                bpy.data.images.remove(im)
-        self._created = []
-        self._close_jobs()
-
-    def _close_jobs(self) -> None:
-        close = getattr(self._jobs, "close", None)
-        if close:
-            close()  # runs the generator's finally: e.g. the animation's frame is restored
+        if state == "finished":
+            for job in runner.done:
+                self._report_info(job)
+            self.finished(context, runner.created)
+            self.report({"INFO"}, self._done_text(runner.created))
+            return {"FINISHED"}
+        self.restore_view(context)
+        self.report({"WARNING"} if state == "cancelled" else {"ERROR"}, runner.message)
+        return {"CANCELLED"}
 
     def _end(self, context) -> None:
         wm = context.window_manager
         if self._timer is not None:
             wm.event_timer_remove(self._timer)
             self._timer = None
-        if self._preview is not None:
-            bpy.data.images.remove(self._preview)
-            self._preview = None
         wm.atelier_running = False
         wm.atelier_progress = 0.0
         wm.atelier_status = ""
@@ -289,9 +218,7 @@ class _JobOperator:
 
     def _show_in_editor(self, context, image) -> None:
         # the Image Editor the operator was started from (modal context has no reliable space_data)
-        space = getattr(self, "_space", None)
-        if space is None:
-            space = context.space_data
+        space = self._space if self._space is not None else context.space_data
         if space is not None and space.type == "IMAGE_EDITOR":
             space.image = image
 
@@ -299,7 +226,7 @@ class _JobOperator:
         backbone = job.info.get("backbone")
         notes = job.info.get("notes")
         if backbone:
-            self.report({"INFO"}, f"Backbone: {backbone}" + (f" ({'; '.join(notes)})" if isinstance(notes, list) and notes else ""))
+            self.report({"INFO"}, f"Backbone: {backbone}" + (f" ({'; '.join(map(str, notes))})" if isinstance(notes, list) and notes else ""))
 
     def _done_text(self, images) -> str:
         return "Atelier: created " + ", ".join(f"'{im.name}'" for im in images) if images else "Atelier: done"
@@ -323,9 +250,8 @@ class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
         if images:
             self._show_in_editor(context, images[0])
 
-    def _end(self, context):
-        super()._end(context)
-        if getattr(self, "_source", None) is not None and not self._created:
+    def restore_view(self, context):
+        if getattr(self, "_source", None) is not None:
             self._show_in_editor(context, self._source)
 
 

@@ -397,3 +397,61 @@ def test_bad_inputs_give_clear_errors(addon, demo, random_vgg19_weights):
     with pytest.raises(addon.jobs.JobError, match="style_scale"):
         addon.jobs.run_blocking(client, job, timeout=120)
     assert len(bpy.data.images) == n
+
+
+# ---------------------------------------------------------------- the modal operator's engine
+
+def _drive(runner, on_tick=None, timeout: float = 240.0) -> str:
+    """What the modal operator's timer does: tick until the run ends."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while runner.tick() == "running":
+        if on_tick:
+            on_tick(runner)
+        assert time.monotonic() < deadline, "runner did not finish"
+        time.sleep(0.05)
+    return runner.state
+
+
+def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weights):
+    node, original = demo["node"], demo["texture"]
+    job = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=4),
+                                           node=node)
+    runner = addon.jobs.JobRunner(client, [job])
+    runner.start()
+    seen = {"preview": False, "progress": 0.0}
+
+    def watch(r):
+        if r.preview is not None:
+            seen["preview"] = r.preview.name in bpy.data.images and r.preview.size[0] > 0
+        seen["progress"] = max(seen["progress"], r.progress)
+
+    assert _drive(runner, watch) == "finished", runner.message
+    assert seen["preview"] and runner.previews_shown >= 1 and seen["progress"] > 0
+    assert not any(im.name.startswith(addon.jobs.PREVIEW_NAME) for im in bpy.data.images)  # preview removed
+    assert len(runner.created) == 1 and node.image == runner.created[0]
+    assert not os.path.exists(job.folder)
+
+
+def test_runner_train_generate_chain_and_cancel(addon, demo, client):
+    node = demo["node"]
+    opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 1, "device": "cpu"}
+    ckpt = os.path.join(tempfile.mkdtemp(), "m.pt")
+    gen = {"width": 32, "height": 32, "seed": 0, "tileable": True}
+    runner = addon.jobs.JobRunner(client, [addon.jobs.prepare_texture_train(demo["texture"], opts, ckpt, node=node,
+                                                                             generate=gen)])
+    runner.start()
+    assert _drive(runner) == "finished", runner.message
+    assert [j.kind for j in runner.done] == ["texture_train", "texture_generate"]
+    assert node.image == runner.created[0] and os.path.isfile(ckpt)
+    # cancelling a long stylize through the runner leaves the scene exactly as it is now
+    before = _scene_state(addon, demo)
+    job = addon.jobs.prepare_stylize_image(node.image, [demo["style"]],
+                                           addon.jobs.style_options(backbone="offline", size=32, steps=400,
+                                                                    method="gatys", device="cpu"), node=node)
+    runner = addon.jobs.JobRunner(client, [job])
+    runner.start()
+    assert _drive(runner, lambda r: r.progress > 0 and r.cancel()) == "cancelled"
+    assert "nothing was changed" in runner.message
+    assert _scene_state(addon, demo) == before and not os.path.exists(job.folder)
