@@ -264,3 +264,15 @@ def test_dcgan_baseline_sizes_and_no_tiling():
     assert img.shape == (45, 70, 3)
     with pytest.raises(UserError, match="tileable"):
         generate(ck, 70, 45, seed=0, tileable=True)
+
+
+def test_optim_no_training_alternative(tmp_path):
+    ck = train(exemplar(32), TrainOptions(model="optim", optim_steps=4))
+    assert ck.step == 0 and "exemplar" in ck.state
+    back = load_checkpoint(ck.save(tmp_path / "optim.pt"))
+    a = generate(back, 40, 24, seed=1)
+    assert a.shape == (24, 40, 3) and 0 <= a.min() and a.max() <= 1
+    assert np.array_equal(a, generate(ck, 40, 24, seed=1))
+    assert generate(ck, 21, 13, seed=1, tileable=False).shape == (13, 21, 3)
+    with pytest.raises(UserError, match="psgan"):
+        generate(ck, 2048, 2048)
