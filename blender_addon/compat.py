@@ -93,15 +93,26 @@ def restore_output_settings(scene: bpy.types.Scene, snapshot: dict[str, Any]) ->
         setattr(scene.render, key, value)
 
 
-def set_multilayer_exr(scene: bpy.types.Scene) -> None:
-    """Output: multilayer OpenEXR, 32-bit float, every pass of the view layer in one file."""
+def set_multilayer_exr(scene: bpy.types.Scene, compressed: bool = True) -> None:
+    """Output: multilayer OpenEXR, 32-bit float, every pass of the view layer in one file
+    (uncompressed when the reader has no OpenImageIO)."""
     settings = scene.render.image_settings
     if IS_5:
         settings.media_type = "MULTI_LAYER_IMAGE"
     else:
         settings.file_format = "OPEN_EXR_MULTILAYER"
     settings.color_depth = "32"
-    settings.exr_codec = "ZIP"
+    settings.exr_codec = "ZIP" if compressed else "NONE"
+
+
+def set_png(scene: bpy.types.Scene, bits: int = 8) -> None:
+    """Output: RGBA PNG (8 or 16 bits)."""
+    settings = scene.render.image_settings
+    if IS_5:
+        settings.media_type = "IMAGE"
+    settings.file_format = "PNG"
+    settings.color_mode = "RGBA"
+    settings.color_depth = str(bits)
 
 
 # ---------------------------------------------------------------- small differences

@@ -11,6 +11,7 @@ Arrays returned here are float32, rows top-down (EXR order), HxWxC.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ import bpy
 from . import compat
 
 # pass name in the EXR -> key used by the add-on
-WANTED_PASSES = {"Combined": "combined", "Depth": "depth", "Normal": "normal", "Object Index": "object_index"}
+WANTED_PASSES = {"Combined": "combined", "Depth": "depth", "Normal": "normal", "Object Index": "object_index",
+                 "IndexOB": "object_index"}  # 4.x names the Object Index pass 'IndexOB' in EXR files
 
 
 class PassError(RuntimeError):
@@ -76,9 +78,112 @@ def render_scene(scene: bpy.types.Scene) -> None:
     bpy.ops.render.render(write_still=False, scene=scene.name)
 
 
+_CHANNEL_ORDER = "RGBAXYZW"
+
+
+def _group_channels(names: list[str]) -> dict[tuple[str, str], list[int]]:
+    """'ViewLayer.Depth.Z' style channel names -> {(layer, pass): channel indices in R,G,B,A / X,Y,Z order}."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for c, name in enumerate(names):
+        parts = name.split(".")
+        if len(parts) >= 3:
+            key = (".".join(parts[:-2]), parts[-2])
+        else:
+            key = ("", parts[0] if len(parts) == 2 else "Combined")
+        groups.setdefault(key, []).append(c)
+    order = lambda c: _CHANNEL_ORDER.find(names[c].split(".")[-1]) % 100  # noqa: E731 (unknown names last)
+    return {k: sorted(v, key=order) for k, v in groups.items()}
+
+
+def _read_exr_numpy(path: str) -> dict[tuple[str, str], np.ndarray]:
+    """Reader for the uncompressed scanline EXR files this module writes when Blender has no
+    OpenImageIO module (PyPI bpy 4.2): single- or multi-part, HALF/FLOAT/UINT channels."""
+    import struct
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:4] != b"\x76\x2f\x31\x01":
+        raise PassError(f"{path} is not an OpenEXR file")
+    flags = struct.unpack_from("<I", data, 4)[0]
+    multipart, tiled = bool(flags & 0x1000), bool(flags & 0x200)
+    if tiled:
+        raise PassError(f"{path}: tiled EXR files are not supported")
+    pos = 8
+
+    def cstr(p: int) -> tuple[str, int]:
+        end = data.index(b"\0", p)
+        return data[p:end].decode("latin-1"), end + 1
+
+    headers = []
+    while True:
+        if data[pos] == 0:  # empty header: end of the header list (multi-part)
+            pos += 1
+            break
+        attrs = {}
+        while data[pos] != 0:
+            name, pos = cstr(pos)
+            kind, pos = cstr(pos)
+            size = struct.unpack_from("<i", data, pos)[0]
+            pos += 4
+            attrs[name] = (kind, data[pos:pos + size])
+            pos += size
+        pos += 1
+        headers.append(attrs)
+        if not multipart:
+            break
+    parts = []
+    for attrs in headers:
+        if attrs["compression"][1][0] != 0:
+            raise PassError(f"{path}: compressed EXR parts need OpenImageIO")
+        raw = attrs["channels"][1]
+        chans, p = [], 0
+        while raw[p] != 0:
+            end = raw.index(b"\0", p)
+            name = raw[p:end].decode("latin-1")
+            ptype = struct.unpack_from("<i", raw, end + 1)[0]
+            chans.append((name, ptype))
+            p = end + 1 + 16
+        x0, y0, x1, y1 = struct.unpack("<4i", attrs["dataWindow"][1])
+        w, h = x1 - x0 + 1, y1 - y0 + 1
+        n_chunks = struct.unpack("<i", attrs["chunkCount"][1])[0] if "chunkCount" in attrs else h
+        parts.append((chans, w, h, y0, n_chunks))
+    offsets = []
+    for chans, w, h, y0, n in parts:
+        offsets.append(np.frombuffer(data, "<u8", n, pos))
+        pos += 8 * n
+    dtypes = {0: np.dtype("<u4"), 1: np.dtype("<f2"), 2: np.dtype("<f4")}
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for index, ((chans, w, h, y0, _), offs) in enumerate(zip(parts, offsets)):
+        planes = np.zeros((len(chans), h, w), np.float32)
+        for off in offs:
+            p = int(off) + (4 if multipart else 0)
+            y, size = struct.unpack_from("<ii", data, p)
+            p += 8
+            row = y - y0
+            for c, (_, ptype) in enumerate(chans):
+                dt = dtypes[ptype]
+                planes[c, row] = np.frombuffer(data, dt, w, p).astype(np.float32)
+                p += dt.itemsize * w
+        names = [n for n, _ in chans]
+        for key, idx in _group_channels(names).items():
+            out.setdefault(key, np.ascontiguousarray(np.moveaxis(planes[idx], 0, -1)))
+    return out
+
+
+def has_openimageio() -> bool:
+    try:
+        _import_bundled("OpenImageIO")
+        return True
+    except PassError:
+        return False
+
+
 def read_exr_passes(path: str) -> dict[tuple[str, str], np.ndarray]:
     """All passes of a multilayer EXR as {(view layer, pass name): HxWxC}. Each part is read by its
-    own index (reading with the default subimage silently returns part 0 again)."""
+    own index (reading with the default subimage silently returns part 0 again). Without
+    Blender's OpenImageIO module, the numpy reader handles the uncompressed files written then."""
+    if not has_openimageio():
+        return _read_exr_numpy(path)
     oiio = _import_bundled("OpenImageIO")
     inp = oiio.ImageInput.open(path)
     if inp is None:
@@ -93,12 +198,7 @@ def read_exr_passes(path: str) -> dict[tuple[str, str], np.ndarray]:
                 raise PassError(f"cannot read part {index} of {path}: {inp.geterror()}")
             data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
             # channel names look like 'ViewLayer.Depth.Z': group them by pass
-            groups: dict[tuple[str, str], list[int]] = {}
-            for c, name in enumerate(spec.channelnames):
-                parts = name.split(".")
-                key = (".".join(parts[:-2]), parts[-2]) if len(parts) >= 3 else ("", parts[0] if len(parts) == 2 else "Combined")
-                groups.setdefault(key, []).append(c)
-            for key, chans in groups.items():
+            for key, chans in _group_channels(list(spec.channelnames)).items():
                 out.setdefault(key, np.ascontiguousarray(data[:, :, chans]))
             index += 1
     finally:
@@ -117,7 +217,7 @@ def dump_and_read(scene: bpy.types.Scene, folder: str | None = None, view_layer:
     folder = folder or tempfile.mkdtemp(prefix="atelier-passes-")
     path = os.path.join(folder, "passes.exr")
     try:
-        compat.set_multilayer_exr(scene)
+        compat.set_multilayer_exr(scene, compressed=has_openimageio())
         try:
             bpy.data.images["Render Result"].save_render(filepath=path, scene=scene)
         except RuntimeError as exc:
@@ -138,14 +238,20 @@ def dump_and_read(scene: bpy.types.Scene, folder: str | None = None, view_layer:
     by_pass = {name: arr for (layer, name), arr in raw.items() if layer == view_layer}
     if "Combined" not in by_pass:
         raise PassError(f"the render has no Combined pass for view layer '{view_layer}'")
-    extra = {key: by_pass[name] for name, key in WANTED_PASSES.items() if name != "Combined" and name in by_pass}
+    extra: dict[str, np.ndarray] = {}
+    for name, key in WANTED_PASSES.items():
+        if name != "Combined" and name in by_pass:
+            extra.setdefault(key, by_pass[name])
     return RenderPasses(combined=by_pass["Combined"], extra=extra)
 
 
 def display_transform(scene: bpy.types.Scene, linear_rgba: np.ndarray) -> np.ndarray:
     """Scene-linear Rec.709 -> the scene's display and view (AgX, Filmic, Standard...), with its
     look, exposure and gamma. Returns display-referred RGBA clipped to 0..1 (alpha untouched)."""
-    ocio = _import_bundled("PyOpenColorIO")
+    try:
+        ocio = _import_bundled("PyOpenColorIO")
+    except PassError:
+        return _display_via_save_render(scene, linear_rgba)
     config_path = os.path.join(bpy.utils.system_resource("DATAFILES"), "colormanagement", "config.ocio")
     config = ocio.Config.CreateFromFile(config_path)
     view_settings = scene.view_settings
@@ -175,6 +281,34 @@ def display_transform(scene: bpy.types.Scene, linear_rgba: np.ndarray) -> np.nda
     if view_settings.gamma != 1.0:
         rgba[:, :, :3] = np.power(np.clip(rgba[:, :, :3], 0, None), 1.0 / view_settings.gamma)
     return np.clip(rgba, 0.0, 1.0)
+
+
+def _display_via_save_render(scene: bpy.types.Scene, linear_rgba: np.ndarray) -> np.ndarray:
+    """Fallback without PyOpenColorIO (PyPI bpy 4.2): let Blender apply the view transform by
+    save_render-ing a temporary float image to a 16-bit PNG and reading it back."""
+    from . import pixels
+
+    rgba = pixels.to_rgba(linear_rgba)
+    h, w = rgba.shape[:2]
+    folder = tempfile.mkdtemp(prefix="atelier-view-")
+    path = os.path.join(folder, "display.png")
+    src = bpy.data.images.new("atelier-view-tmp", w, h, alpha=True, float_buffer=True)
+    shown = None
+    snapshot = compat.snapshot_output_settings(scene)
+    try:
+        src.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
+        compat.set_png(scene, bits=8)  # 8-bit loads back as the encoded values; 16-bit would be linearised
+        src.save_render(filepath=path, scene=scene)
+        shown = bpy.data.images.load(path, check_existing=False)
+        out = pixels.image_array(shown)
+    finally:
+        compat.restore_output_settings(scene, snapshot)
+        bpy.data.images.remove(src)
+        if shown is not None:
+            bpy.data.images.remove(shown)
+        shutil.rmtree(folder, ignore_errors=True)
+    out[:, :, 3] = rgba[:, :, 3]
+    return np.clip(out, 0.0, 1.0)
 
 
 def object_index_masks(object_index: np.ndarray, max_masks: int = 8) -> list[tuple[int, np.ndarray]]:

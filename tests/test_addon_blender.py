@@ -214,6 +214,18 @@ def test_render_passes_and_settings_restored(addon, demo):
     ref_arr = addon.pixels.image_array(ref)
     bpy.data.images.remove(ref)
     assert np.abs(ref_arr[:, :, :3] - display[:, :, :3]).max() <= 2 / 255
+    # the fallbacks used where Blender has no OpenImageIO/OpenColorIO modules (PyPI bpy 4.2) agree
+    fallback = addon.passes._display_via_save_render(scene, rp.combined)
+    assert np.abs(fallback - display).max() <= 1.5 / 255
+    exr = os.path.join(tempfile.mkdtemp(), "raw.exr")
+    addon.compat.set_multilayer_exr(scene, compressed=False)
+    bpy.data.images["Render Result"].save_render(exr, scene=scene)
+    addon.compat.restore_output_settings(scene, snap)
+    via_oiio, via_numpy = addon.passes.read_exr_passes(exr), addon.passes._read_exr_numpy(exr)
+    assert via_oiio.keys() == via_numpy.keys() and len(via_oiio) >= 4
+    for key in via_oiio:
+        assert np.array_equal(via_oiio[key], via_numpy[key]), key
+    assert _scene_state(addon, demo) == before
 
 
 # ---------------------------------------------------------------- job logic end to end
