@@ -167,6 +167,7 @@ print("LEGACY-OK")
 """
 
 
+@pytest.mark.slow
 def test_loads_as_legacy_addon(tmp_path):
     """A fresh process (one bpy per process) with the folder copied into scripts/addons."""
     import subprocess
@@ -180,6 +181,7 @@ def test_loads_as_legacy_addon(tmp_path):
     assert "LEGACY-OK" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_check_setup_operator_reports(addon):
     assert bpy.ops.atelier.check_setup() == {"FINISHED"}
     report = bpy.context.window_manager.atelier_setup_report
@@ -230,6 +232,7 @@ def test_render_passes_and_settings_restored(addon, demo):
 
 # ---------------------------------------------------------------- job logic end to end
 
+@pytest.mark.slow
 def test_stylize_node_end_to_end(addon, demo, client, random_vgg19_weights):
     node, original = demo["node"], demo["texture"]
     before = _scene_state(addon, demo)
@@ -257,6 +260,7 @@ def test_stylize_node_end_to_end(addon, demo, client, random_vgg19_weights):
     assert second.name == "Bricks · Stripes.001" and _digest(new) != "" and new.name == "Bricks · Stripes"
 
 
+@pytest.mark.slow
 def test_stylize_render_float_result(addon, demo, client, random_vgg19_weights):
     scene = demo["scene"]
     before = _scene_state(addon, demo)
@@ -275,6 +279,7 @@ def test_stylize_render_float_result(addon, demo, client, random_vgg19_weights):
     assert after["images"] == sorted(before["images"] + [new.name])
 
 
+@pytest.mark.slow
 def test_operators_exec_path(addon, demo, random_vgg19_weights):
     """The operators themselves, through their blocking EXEC path (the modal path needs a UI)."""
     s = demo["scene"].atelier
@@ -302,6 +307,7 @@ def test_operators_exec_path(addon, demo, random_vgg19_weights):
     shutil.rmtree(out_dir)
 
 
+@pytest.mark.slow
 def test_texture_train_then_generate_into_node(addon, demo, client):
     node, original = demo["node"], demo["texture"]
     before = _scene_state(addon, demo)
@@ -352,6 +358,7 @@ def test_results_saved_next_to_blend(addon, demo, tmp_path):
 
 # ---------------------------------------------------------------- cancel, failures
 
+@pytest.mark.slow
 def test_cancel_mid_job_leaves_scene_unchanged(addon, demo, client, random_vgg19_weights):
     before = _scene_state(addon, demo)
     job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
@@ -368,6 +375,7 @@ def test_cancel_mid_job_leaves_scene_unchanged(addon, demo, client, random_vgg19
     assert _scene_state(addon, demo) == before
 
 
+@pytest.mark.slow
 def test_killed_worker_reports_and_next_job_gets_a_fresh_worker(addon, demo, random_vgg19_weights):
     client = addon.jobs.get_client(sys.executable)
     before = _scene_state(addon, demo)
@@ -391,6 +399,7 @@ def test_killed_worker_reports_and_next_job_gets_a_fresh_worker(addon, demo, ran
     assert len(images) == 1 and client2.pid != first_pid[0]
 
 
+@pytest.mark.slow
 def test_bad_inputs_give_clear_errors(addon, demo, random_vgg19_weights):
     with pytest.raises(addon.jobs.JobError, match="does not exist"):
         addon.jobs.get_client("/nonexistent/python")
@@ -426,6 +435,7 @@ def _drive(runner, on_tick=None, timeout: float = 240.0) -> str:
     return runner.state
 
 
+@pytest.mark.slow
 def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weights):
     node, original = demo["node"], demo["texture"]
     job = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=4),
@@ -446,6 +456,7 @@ def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weight
     assert not os.path.exists(job.folder)
 
 
+@pytest.mark.slow
 def test_runner_train_generate_chain_and_cancel(addon, demo, client):
     node = demo["node"]
     opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 1, "device": "cpu"}
