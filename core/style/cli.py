@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="vgg19, offline (no download needed) or auto (vgg19 if its weights are present)")
     p.add_argument("--method", choices=METHODS, default="multiscale",
                    help="multiscale (default, coarse-to-fine) or gatys (the single-scale seed-000 baseline)")
-    p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam for gatys; multiscale uses lbfgs on vgg19, adam on offline")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam")
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
     p.add_argument("--style-weight", type=float, metavar="X", help="style strength (default 10)")

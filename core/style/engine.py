@@ -511,7 +511,7 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
     if total_steps < len(scales):
         scales = scales[-total_steps:]
     per_scale = _steps_per_scale(total_steps, len(scales))
-    optimizer_name = opts.resolved("optimizer") or ("lbfgs" if backbone_name == "vgg19" else "adam")
+    optimizer_name = opts.resolved("optimizer") or "adam"
     lr = opts.resolved("lr") or 0.02
 
     budget = _memory_budget(opts, device)
@@ -579,13 +579,17 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
             param = x.requires_grad_(True)
             opt = torch.optim.LBFGS([param], lr=1.0, max_iter=1, history_size=20,
                                     tolerance_grad=0.0, tolerance_change=0.0)
-        state = {}
+        state: dict = {"best": float("inf"), "best_x": None}
 
         def closure() -> torch.Tensor:
             if cancel is not None:
                 cancel.check()
             total, p, grad = objective(param.detach())
             state["total"], state["parts"] = total, p
+            # Keep the best iterate of the scale: L-BFGS without line search can overshoot late on.
+            if total < state["best"]:
+                state["best"], state["best_parts"] = total, p
+                state["best_x"] = param.detach().clone()
             param.grad = grad
             return torch.tensor(total)
 
@@ -610,6 +614,8 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
                 progress(Progress(step=step, total=total_steps, losses={"total": last_total, **parts},
                                   stage=stage, preview=preview))
         x = param.detach()
+        if optimizer_name == "lbfgs" and state["best_x"] is not None and state["best"] < last_total:
+            x, last_total, parts = state["best_x"], state["best"], state["best_parts"]
 
     assert x is not None
     result = _to_numpy(resize(x, (H, W), opts.tileable) if tuple(x.shape[-2:]) != (H, W) else x)
