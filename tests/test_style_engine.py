@@ -188,6 +188,20 @@ def test_cancel_stops_within_one_step():
     assert calls == [1, 2, 3]
 
 
+def test_cancel_in_tiled_mode_stops_within_one_step():
+    token = CancelToken()
+    calls: list = []
+
+    def on_progress(p):
+        calls.append(p.step)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        stylize(_content(64, 64), _stripes(), StyleOptions(backbone="offline", steps=20, tile_size=32),
+                progress=on_progress, cancel=token)
+    assert calls == [1]
+
+
 def test_alpha_size_previews_and_determinism():
     rgba = np.concatenate([_content(40, 56), np.linspace(0, 1, 40 * 56, dtype=np.float32).reshape(40, 56, 1)], 2)
     previews: list = []

@@ -212,8 +212,10 @@ class _Objective:
 
     def __init__(self, net: nn.Module, strides: dict[str, int], content: torch.Tensor,
                  style_grams: list[dict[str, torch.Tensor]], masks: Optional[torch.Tensor],
-                 opts: StyleOptions, tile: Optional[int], rng: np.random.Generator, autocast) -> None:
+                 opts: StyleOptions, tile: Optional[int], rng: np.random.Generator, autocast,
+                 cancel: Optional[CancelToken] = None) -> None:
         self.net, self.strides, self.opts, self.tile, self.rng = net, strides, opts, tile, rng
+        self.cancel = cancel  # checked per tile too: a big tiled step can take minutes
         self.autocast = autocast
         self.wrap = opts.tileable
         self.hw = tuple(content.shape[-2:])
@@ -331,6 +333,8 @@ class _Objective:
         with torch.no_grad():
             lc = 0.0
             for t in tiles:
+                if self.cancel is not None:
+                    self.cancel.check()
                 feats = self._net(x[:, :, t.rows][:, :, :, t.cols])
                 for key, (s, m) in self._style_sums(feats, t).items():
                     if key in acc:
@@ -349,6 +353,8 @@ class _Objective:
         # Pass 2: per-tile gradients against the global Gram error.
         grad = torch.zeros_like(x)
         for t in tiles:
+            if self.cancel is not None:
+                self.cancel.check()
             xt = x[:, :, t.rows][:, :, :, t.cols].detach().requires_grad_(True)
             feats = self._net(xt)
             surrogate = self.alpha * self._content_part(feats, t)
@@ -561,7 +567,7 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
             masks_t = None
         else:
             masks_t = resize(mask_t_full, (sh, sw), opts.tileable).clamp(0, 1)
-        objective = _Objective(net, strides, content_t, grams, masks_t, opts, tile, rng, autocast)
+        objective = _Objective(net, strides, content_t, grams, masks_t, opts, tile, rng, autocast, cancel)
 
         if x is None:
             if opts.init == "noise":
