@@ -272,7 +272,8 @@ def prepare_texture_train(image: bpy.types.Image, options: dict[str, Any], check
         exemplar = _save_npy(folder, "exemplar", _rgb(arr) if kind == "color" else arr[:, :, :3])
         params = {
             "exemplars": [exemplar],
-            "map_names": [kind if kind != "color" else "color"],
+            # the worker derives the map kind from its name: colour, normal or a Non-Color data map
+            "map_names": ["color" if kind == "color" else ("normal" if "normal" in image.name.lower() else "roughness")],
             "options": dict(options),
             "checkpoint": os.path.join(folder, "model.pt"),
             "resume": None,
@@ -412,6 +413,8 @@ def apply_result(job: Job, event: dict[str, Any]) -> list[bpy.types.Image]:
             image = pixels.write_new_image(name, _load_output(path), kind=kind,
                                            float_buffer=job.result.float_buffer and kind == "color",
                                            store=job.result.store, save_dir=_save_dir(job.result))
+            # results have no users yet; without a fake user Blender drops them when the file is saved
+            image.use_fake_user = True
             image["atelier_source"] = job.source_name
             if job.kind == "stylize":
                 image["atelier_style"] = job.style_name

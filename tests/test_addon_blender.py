@@ -271,6 +271,7 @@ def test_stylize_render_float_result(addon, demo, client, random_vgg19_weights):
     images = addon.jobs.run_blocking(client, job, timeout=240)
     new = images[0]
     assert tuple(new.size) == (40, 32) and new.is_float
+    assert new.use_fake_user  # otherwise an unused result would vanish when the .blend is saved
     assert new.colorspace_settings.name != "sRGB" and not addon.pixels.is_data_image(new)
     shown = addon.pixels.display_array(new)  # linear float -> display again
     assert np.abs(shown[:, :, :3] - content).mean() > 0.01
