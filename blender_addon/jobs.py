@@ -22,7 +22,7 @@ import numpy as np
 
 import bpy
 
-from . import passes, pixels
+from . import job_files, passes, pixels
 
 
 class JobError(RuntimeError):
@@ -108,18 +108,16 @@ def shutdown_client() -> None:
 # ---------------------------------------------------------------- helpers
 
 def new_job_folder() -> str:
-    return tempfile.mkdtemp(prefix="atelier-job-")
+    return job_files.new_job_dir()
 
 
 def discard(job: Job) -> None:
     """Delete the job's temp folder (inputs, previews, outputs already copied into Blender)."""
-    shutil.rmtree(job.folder, ignore_errors=True)
+    job_files.remove_job_dir(job.folder)
 
 
 def _save_npy(folder: str, name: str, arr: np.ndarray) -> str:
-    path = os.path.join(folder, name + ".npy")
-    np.save(path, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-    return path
+    return job_files.write_npy(os.path.join(folder, name + ".npy"), arr)
 
 
 def _rgb(arr: np.ndarray) -> np.ndarray:
@@ -203,7 +201,7 @@ def prepare_stylize_image(image: bpy.types.Image, styles: Iterable[Any], options
         return Job("stylize", params, folder, source_name=image.name, style_name=named[0][0],
                    node_ref=node_ref(node) if node is not None else None, result=result or ResultSettings())
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        job_files.remove_job_dir(folder)
         raise
 
 
@@ -255,7 +253,7 @@ def prepare_stylize_render(scene: bpy.types.Scene, styles: Iterable[Any], option
         job.info["passes"] = sorted(["combined", *rp.extra])
         return job
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        job_files.remove_job_dir(folder)
         raise
 
 
@@ -283,7 +281,7 @@ def prepare_texture_train(image: bpy.types.Image, options: dict[str, Any], check
                    then_generate=generate, node_ref=node_ref(node) if node is not None else None,
                    result=result or ResultSettings())
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        job_files.remove_job_dir(folder)
         raise
 
 
@@ -350,10 +348,7 @@ def _save_dir(settings: ResultSettings) -> Optional[str]:
 
 
 def _load_output(path: str) -> np.ndarray:
-    arr = np.load(path, allow_pickle=False)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return np.asarray(arr, dtype=np.float32)
+    return job_files.read_npy(path)
 
 
 def write_frame_png(path: str, arr: np.ndarray) -> None:
