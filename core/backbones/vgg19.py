@@ -113,7 +113,9 @@ def download_weights(progress: bool = True) -> Path:
     except RuntimeError as exc:  # hash mismatch
         raise UserError(f"downloaded VGG19 weights failed the hash check ({exc}); try again") from None
     except OSError as exc:
-        raise UserError(f"could not download VGG19 weights from {info.url} ({exc}); {missing_weights_message()}") from None
+        raise UserError(f"could not download VGG19 weights from {info.url} ({exc}); check the internet connection, "
+                        f"or fetch that file by other means and save it as {dst}, or pass --weights FILE, "
+                        f"or use --backbone offline") from None
     return dst
 
 
