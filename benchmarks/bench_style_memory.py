@@ -41,13 +41,13 @@ def _images(size: int):
             square(read_image(ROOT / "core/samples/style_swirls.png"), 512))
 
 
-def child(size: int, mode: str, weights: str, budget: float, steps: int) -> None:
+def child(size: int, mode: str, weights: str, budget: float, steps: int, backbone: str = "vgg19") -> None:
     torch.set_num_threads(1)
     from core.style import StyleOptions, stylize_ex
 
     content, style = _images(size)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    opts = StyleOptions(backbone="vgg19", weights=weights, method="gatys", steps=steps, style_scale=512 / size,
+    opts = StyleOptions(backbone=backbone, weights=weights, method="gatys", steps=steps, style_scale=512 / size,
                         max_memory_gb=budget if mode == "tiled" else 4096.0, preview_every=0)
     t0 = time.perf_counter()
     res = stylize_ex(content, style, opts)
@@ -100,6 +100,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="sizes 512 1024 only")
     ap.add_argument("--no-gradient-check", action="store_true")
+    ap.add_argument("--backbone", default="vgg19", choices=("vgg19", "offline"),
+                    help="offline: the no-download network (much cheaper; for a 4096² run on a slow CPU)")
     ap.add_argument("--gradient-check", metavar="WEIGHTS", help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=3, metavar=("SIZE", "MODE", "WEIGHTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -107,7 +109,7 @@ def main() -> None:
         print(json.dumps(gradient_check(args.gradient_check)))
         return
     if args.child:
-        child(int(args.child[0]), args.child[1], args.child[2], args.budget, args.steps)
+        child(int(args.child[0]), args.child[1], args.child[2], args.budget, args.steps, args.backbone)
         return
     if args.quick:
         args.sizes = [512, 1024]
@@ -121,8 +123,12 @@ def main() -> None:
     subprocess.run([sys.executable, "-c", "import sys, torch, torchvision; torch.manual_seed(0); "
                     "torch.save(torchvision.models.vgg19(weights=None).state_dict(), sys.argv[1])", str(weights)],
                    check=True)
-    bpp = engine._bytes_per_pixel(vgg19.VGG19Features(vgg19.CONTENT_LAYERS + tuple(vgg19.STYLE_LAYERS)),
-                                  torch.device("cpu"))
+    if args.backbone == "offline":
+        from core.backbones.offline import OfflineBackbone
+        probe = OfflineBackbone()
+    else:
+        probe = vgg19.VGG19Features(vgg19.CONTENT_LAYERS + tuple(vgg19.STYLE_LAYERS))
+    bpp = engine._bytes_per_pixel(probe, torch.device("cpu"))
     avail = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemAvailable")) / 2**20
 
 
@@ -136,7 +142,8 @@ def main() -> None:
                       flush=True)
                 continue
             r = subprocess.run([sys.executable, __file__, "--child", str(size), mode, str(weights),
-                                "--budget", str(args.budget), "--steps", str(args.steps)],
+                                "--budget", str(args.budget), "--steps", str(args.steps),
+                                "--backbone", args.backbone],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 print(f"{size}² {mode}: failed\n{r.stderr[-2000:]}", flush=True)
@@ -154,7 +161,7 @@ def main() -> None:
         print(r.stdout.strip() if g else r.stderr[-2000:], flush=True)
 
     print()
-    print(f"VGG-19 (random weights), method gatys, {args.steps} step(s), tiled budget {args.budget} GB, 1 thread")
+    print(f"{'VGG-19 (random weights)' if args.backbone == 'vgg19' else 'offline backbone'}, method gatys, {args.steps} step(s), tiled budget {args.budget} GB, 1 thread")
     print(f"{'size':>6s} {'mode':>6s} {'peak GB':>8s} {'seconds':>8s} {'tiled/whole':>11s}")
     peaks = {(s, m): p if p is not None else (e if m == "whole" else None) for s, m, p, e, _ in rows}
     for s, m, p, e, t in rows:
