@@ -538,7 +538,9 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
         stage = f"scale {si + 1}/{len(scales)} {sw}×{sh}"
         content_t = resize(content_t_full, (sh, sw), opts.tileable)
         # Tiles when the whole image would not fit the budget (image-sized buffers: x, grad, Adam/L-BFGS state).
-        fixed = sh * sw * 3 * 4 * (8 if optimizer_name == "adam" else 48)
+        # ~14 for Adam: x, grad, 2 moments, content (full and scaled), targets, masks, numpy in/out copies.
+        # (With 8, an offline 4096² run peaked 1.2 GB over a 3 GB budget.)
+        fixed = sh * sw * 3 * 4 * (14 if optimizer_name == "adam" else 54)
         tile = opts.tile_size
         if tile is None and sh * sw * bpp + fixed > budget:
             avail = max(budget - fixed, budget * 0.25)
