@@ -96,8 +96,8 @@ def _stylize(worker: Worker, task: Task) -> dict:
     content = load_array(spec.content, "content")
     styles = [load_array(p, "style") for p in spec.styles]
     masks = [load_array(p, "mask", mask=True) for p in spec.masks] if spec.masks else None
-    res = style.stylize_ex(content, styles[0] if len(styles) == 1 else styles, options, masks=masks,
-                           progress=worker.progress_callback(task, spec.job_dir), cancel=task.token)
+    res = style.stylize(content, styles[0] if len(styles) == 1 else styles, options, masks=masks,
+                        progress=worker.progress_callback(task, spec.job_dir), cancel=task.token)
     task.token.check()
     image = np.asarray(res.image, dtype=np.float32)
     save_array(spec.output, image)
