@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import resource
+import shutil
 import struct
 import subprocess
 import sys
@@ -26,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 TEMP_SUFFIXES = (".part", ".tmp", ".probe")
 MEMORY_GB = "4"  # NEURAL_ATELIER_MEMORY_GB for every row: memory refusals do not depend on the machine
-ADDRESS_SPACE = 16 << 30  # rows run under this RLIMIT_AS, so an old build cannot eat the machine
+ADDRESS_SPACE = 8 << 30  # rows run under this RLIMIT_AS, so an old build cannot eat the machine
+ROW_SECONDS = 240  # a CLI row still running after this long has failed (an old build computing a huge job)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -283,10 +285,15 @@ def cli_rows(f: dict[str, Path], pl: Places) -> list[Row]:
 
 
 _BATCH = r"""
-import contextlib, hashlib, io, json, os, sys, traceback
+import contextlib, hashlib, io, json, os, signal, sys, traceback
 sys.path.insert(0, sys.argv[1])
 from core.__main__ import main
 cases = json.load(open(sys.argv[2]))
+class RowTimeout(BaseException):
+    pass
+def _alarm(signum, frame):
+    raise RowTimeout(f"still running after {sys.argv[4]} s")
+signal.signal(signal.SIGALRM, _alarm)
 def digest(folder):
     return {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest() for n in sorted(os.listdir(folder))
             if os.path.isfile(os.path.join(folder, n))}
@@ -294,6 +301,7 @@ results = []
 for case in cases:
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        signal.alarm(int(sys.argv[4]))
         try:
             rc = main(case["argv"])
         except SystemExit as exc:
@@ -301,6 +309,7 @@ for case in cases:
         except BaseException:
             traceback.print_exc()  # what `python -m core` would print before exiting 1
             rc = 1
+        signal.alarm(0)
     left = [p for p in case["absent"] if os.path.lexists(p)]
     made = [p for p in case["exists"] if os.path.isfile(p)]
     for p in left + made:  # this row's outputs must not confuse the next row
@@ -326,7 +335,7 @@ def run_cli_rows(root: Path, rows: list[Row], work: Path) -> list[dict]:
     inputs = str(work / "inputs")
     cases.write_text(json.dumps([{"argv": r.argv, "absent": r.absent, "exists": r.exists, "inputs": inputs}
                                  for r in rows]))
-    proc = subprocess.run([sys.executable, "-c", _BATCH, str(root), str(cases), str(results)], cwd=str(work),
+    proc = subprocess.run([sys.executable, "-c", _BATCH, str(root), str(cases), str(results), str(ROW_SECONDS)], cwd=str(work),
                           env=row_env(root), capture_output=True, text=True, preexec_fn=_limit_memory, timeout=1800)
     if not results.is_file():
         raise RuntimeError(f"the CLI batch died (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -391,9 +400,6 @@ def worker_rows(f: dict[str, Path], pl: Places) -> list[WorkerRow]:
         WorkerRow("content pickled object", stylize(s(f["pickled.npy"]), ok_out), "user", [ok_out]),
         WorkerRow("generate from pickle", {"type": "texture_generate", "params": {
             "checkpoint": s(f["malicious.pt"]), "width": 32, "height": 32, "output_dir": s(pl.scratch)}}, "user"),
-        WorkerRow("generate 16384x16384", {"type": "texture_generate", "params": {
-            "checkpoint": s(f["two_maps.pt"]), "width": 16384, "height": 16384, "output_dir": s(pl.scratch)}}, "user",
-            [s(pl.scratch / "albedo.npy")]),
         WorkerRow("stylize into read-only", stylize(s(f["content.npy"]), f"{ro}/r.npy"), "user", [f"{ro}/r.npy"],
                   "read_only"),
         WorkerRow("train onto full disk", {"type": "texture_train", "params": {
@@ -402,10 +408,14 @@ def worker_rows(f: dict[str, Path], pl: Places) -> list[WorkerRow]:
         WorkerRow("generate 2 maps onto full disk", {"type": "texture_generate", "params": {
             "checkpoint": s(f["two_maps.pt"]), "width": 64, "height": 64, "output_dir": full}}, "user",
             [f"{full}/roughness.npy", f"{full}/albedo.npy"], "full"),
+        # last: an old build computes this for a long time
+        WorkerRow("generate 16384x16384", {"type": "texture_generate", "params": {
+            "checkpoint": s(f["two_maps.pt"]), "width": 16384, "height": 16384, "output_dir": s(pl.scratch)}}, "user",
+            [s(pl.scratch / "albedo.npy")]),
     ]
 
 
-def run_worker_rows(root: Path, rows: list[WorkerRow], work: Path, timeout: float = 900) -> tuple[list[dict], str]:
+def run_worker_rows(root: Path, rows: list[WorkerRow], work: Path, timeout: float = 600) -> tuple[list[dict], str]:
     """Send every row to one worker; once all are answered, a ping (is it still alive?) and a
     shutdown. Returns each row's final event (then the ping's) and the worker's stderr."""
     import select
@@ -510,6 +520,7 @@ def count(root: Path) -> dict:
                 "code_ran": f["marker"].exists(), "failures": failures, "seconds": round(time.time() - t0, 1)}
     finally:
         places.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
