@@ -255,3 +255,18 @@ def addon_rows(tmp_path_factory):
 @pytest.mark.parametrize("row_id", ADDON_ROWS)
 def test_addon_row(addon_rows, row_id):
     assert addon_rows[row_id] == []
+
+
+def test_torch_save_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
+    """torch reports ENOSPC as RuntimeError('unexpected pos ...'); the helper names the file instead."""
+    import torch
+
+    def torch_fails_like_a_full_disk(fh):
+        fh.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    with pytest.raises(UserError, match="m.pt"):
+        write_atomically(tmp_path / "m.pt", torch_fails_like_a_full_disk)
+    assert os.listdir(tmp_path) == []
+    write_atomically(tmp_path / "ok.pt", lambda fh: torch.save({"w": torch.zeros(2)}, fh))
+    assert os.listdir(tmp_path) == ["ok.pt"]
