@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import Cancelled, UserError
 from ..imageio import read_image, write_image
-from ..progress import TerminalBar
+from ..progress import ProgressCallback, TerminalBar
 from .options import BACKBONES, METHODS, PRESERVE_COLOR, StyleOptions
 
 
@@ -75,6 +75,12 @@ def _options(args: argparse.Namespace) -> StyleOptions:
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    print(json.dumps(stylize_to_file(args)), flush=True)
+    return 0
+
+
+def stylize_to_file(args: argparse.Namespace, progress: ProgressCallback | None = None) -> dict:
+    """`stylize` without printing: writes the image, returns the summary (also used by `batch`)."""
     from .engine import stylize_ex
 
     out = Path(args.out)
@@ -90,20 +96,20 @@ def run_stylize(args: argparse.Namespace) -> int:
     content = read_image(args.content, "content")
     styles = [read_image(s, "style") for s in args.style]
     content = _fit(content, args.size, wrap=args.tileable)
-    bar = TerminalBar("stylize")
+    bar = TerminalBar("stylize") if progress is None else None
     try:
-        result = stylize_ex(content, styles, options, progress=bar)
+        result = stylize_ex(content, styles, options, progress=progress or bar)
     except Cancelled:
         raise UserError("cancelled") from None
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     image = result.image
     write_image(out, image, bits=args.bits)
     summary = {"output": str(out), "size": [int(image.shape[1]), int(image.shape[0])], "steps": result.steps,
                "seconds": round(result.seconds, 3), "losses": {k: float(f"{v:.6g}") for k, v in result.losses.items()},
                "device": result.device, "backbone": result.backbone, "notes": result.notes}
-    print(json.dumps(summary), flush=True)
-    return 0
+    return summary
 
 
 def run_weights(args: argparse.Namespace) -> int:

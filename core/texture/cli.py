@@ -10,7 +10,7 @@ from pathlib import Path
 from ..device import DEVICE_CHOICES, pick_device
 from ..errors import UserError
 from ..imageio import WRITE_EXTENSIONS, read_image, write_image
-from ..progress import TerminalBar
+from ..progress import ProgressCallback, TerminalBar
 from ..seams import seam_ratio
 from .checkpoint import load_checkpoint
 from .generation import check_size, generate_maps
@@ -77,6 +77,12 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _train(args) -> int:
+    print(json.dumps(train_to_file(args)))
+    return 0
+
+
+def train_to_file(args: argparse.Namespace, progress: ProgressCallback | None = None) -> dict:
+    """`texture train` without printing: writes the checkpoint, returns the summary (also used by `batch`)."""
     out = Path(args.output)
     _check_output(out, CHECKPOINT_EXTENSIONS, "-o")
     settings: dict = {}
@@ -109,12 +115,13 @@ def _train(args) -> int:
     if resume is not None:
         names = [m.name for m in resume.maps] if not args.names else names
     device = pick_device(options.device)
-    bar = TerminalBar("texture train")
+    bar = TerminalBar("texture train") if progress is None else None
     t0 = time.perf_counter()
     try:
-        ck = train(images, options, progress=bar, resume=resume, map_names=names)
+        ck = train(images, options, progress=progress or bar, resume=resume, map_names=names)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - t0
     ck.save(out)
     done = ck.step - (resume.step if resume is not None else 0)
@@ -126,8 +133,7 @@ def _train(args) -> int:
         "exemplar_size": list(ck.exemplar_size), "exemplar_sha256": ck.exemplar_sha256,
         "losses": {k: round(v, 5) for k, v in ck.losses.items()},
     }
-    print(json.dumps(summary))
-    return 0
+    return summary
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -141,6 +147,12 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _generate(args) -> int:
+    print(json.dumps(generate_to_files(args)))
+    return 0
+
+
+def generate_to_files(args: argparse.Namespace) -> dict:
+    """`texture generate` without printing: writes the image set, returns the summary (also used by `batch`)."""
     width, height = _parse_size(args.size)
     out = Path(args.output)
     _check_output(out, WRITE_EXTENSIONS, "-o")
@@ -172,9 +184,8 @@ def _generate(args) -> int:
         if args.tileable:
             entry["seam_ratio"] = round(seam_ratio(arr), 4)
         outputs.append(entry)
-    print(json.dumps({"command": "texture generate", "model": ck.model, "width": width, "height": height,
-                      "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
-                      "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
-                      "outputs": outputs}))
-    return 0
+    return {"command": "texture generate", "model": ck.model, "width": width, "height": height,
+            "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
+            "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
+            "outputs": outputs}
 

@@ -1,0 +1,127 @@
+"""The job kinds a manifest may name, each mapped onto the CLI command it runs in-process."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import UserError
+from ..progress import ProgressCallback
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    command: tuple[str, ...]  # the words after `python -m core`
+    inputs: tuple[str, ...]  # manifest fields holding input files, in the command's positional order
+    many: tuple[str, ...]  # of those, the ones that may list several files
+    out_suffixes: tuple[str, ...]
+    out_flag: str  # how the command takes its output path
+    supported: bool = True
+    unsupported_reason: str = ""
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+KINDS: dict[str, Kind] = {
+    "stylize": Kind("stylize", ("stylize",), ("content", "style"), ("style",), IMAGE_SUFFIXES, "-o"),
+    "texture_train": Kind("texture_train", ("texture", "train"), ("exemplar",), ("exemplar",),
+                          (".pt", ".pth", ".ckpt"), "-o"),
+    "texture_generate": Kind("texture_generate", ("texture", "generate"), ("model",), (), IMAGE_SUFFIXES, "-o"),
+}
+# Options the manifest must not set: the job's own fields carry them.
+RESERVED = {"out", "output", "o", "help", "h"}
+
+
+@lru_cache(maxsize=1)
+def _root_parser() -> argparse.ArgumentParser:
+    from ..__main__ import build_parser
+
+    return build_parser()
+
+
+def _subparser(words: tuple[str, ...]) -> argparse.ArgumentParser:
+    parser = _root_parser()
+    for word in words:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[word]
+    return parser
+
+
+def _option_action(parser: argparse.ArgumentParser, key: str) -> Optional[argparse.Action]:
+    flag = "--" + key.replace("_", "-")
+    for action in parser._actions:
+        if flag in action.option_strings:
+            return action
+    return None
+
+
+def options_argv(kind: Kind, options: dict[str, Any], where: str) -> list[str]:
+    """The command-line form of a job's options (long options without the dashes).
+    `where` names the job in errors, e.g. "job 'a': options.size"."""
+    parser = _subparser(kind.command)
+    argv: list[str] = []
+    for key, value in options.items():
+        action = _option_action(parser, key) if key not in RESERVED else None
+        if action is None:
+            raise UserError(f"{where}.{key}: not an option of `python -m core {' '.join(kind.command)}` "
+                            f"(see its --help; inputs and 'out' are job fields)")
+        flag = "--" + key.replace("_", "-")
+        if isinstance(action, argparse.BooleanOptionalAction):
+            if not isinstance(value, bool):
+                raise UserError(f"{where}.{key}: must be true or false")
+            argv.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            if not isinstance(value, bool):
+                raise UserError(f"{where}.{key}: must be true or false")
+            if value == isinstance(action, argparse._StoreTrueAction):
+                argv.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value if isinstance(value, list) else [value]:
+                argv += [flag, _scalar(item, f"{where}.{key}")]
+        else:
+            argv += [flag, _scalar(value, f"{where}.{key}")]
+    return argv
+
+
+def _scalar(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UserError(f"{where}: must be a number or a string, got {type(value).__name__}")
+    return str(value)
+
+
+def command_argv(kind: Kind, inputs: dict[str, list[Path]], out: Path, options: dict[str, Any], where: str) -> list[str]:
+    """The full argv of the command this job runs, checked by the command's own parser."""
+    files = [str(p) for name in kind.inputs for p in inputs.get(name, [])]
+    argv = [*kind.command, *files, kind.out_flag, str(out), *options_argv(kind, options, where)]
+    try:
+        _root_parser().parse_args(argv)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    return argv
+
+
+def run_command(kind: Kind, argv: list[str], progress: Optional[ProgressCallback]) -> dict:
+    """Run the command in this process through its Python entry point; returns its JSON summary."""
+    if not kind.supported:
+        raise UserError(kind.unsupported_reason)
+    args = _root_parser().parse_args(argv)
+    if kind.name == "stylize":
+        from ..style.cli import stylize_to_file
+
+        return stylize_to_file(args, progress)
+    if kind.name == "texture_train":
+        from ..texture.cli import train_to_file
+
+        return train_to_file(args, progress)
+    if kind.name == "texture_generate":
+        from ..texture.cli import generate_to_files
+
+        return generate_to_files(args)
+    raise UserError(f"kind '{kind.name}' has no runner")
+
+
+def uses_gpu(options: dict[str, Any]) -> bool:
+    """Every kind runs on a GPU when one is there, unless the job pins the CPU."""
+    return str(options.get("device", "auto")).lower() != "cpu"
