@@ -37,6 +37,8 @@ BASE = [
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
+# Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
+EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
 PROBE = "import torch, torchvision, numpy, cv2, PIL, pytest, bpy, core"
 TORCH_INDEXES = {
@@ -187,6 +189,13 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
     STAMP.write_text(json.dumps({"packages": TORCH + BASE + DEV, "torch_index": index}))
     say(f"environment ready: {py}")
     return py
+
+
+def ensure_extras(py: Path, names: list[str]) -> None:
+    for name in names:
+        if subprocess.run([str(py), "-c", f"import {name}"], capture_output=True, cwd=tempfile.gettempdir()).returncode:
+            say(f"installing the '{name}' extra")
+            pip(["install", *EXTRAS[name]])
 
 
 def run_in_env(py: Path, args: list[str]) -> int:
@@ -356,6 +365,7 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
     if ns.uninstall:
         return uninstall(ns)
     py = ensure_env(ns, strict_index=True)
+    ensure_extras(py, ns.extras or [])
     if ns.download_weights:
         if run_in_env(py, ["-m", "core", "weights", "--download"]) != 0:
             say("the VGG19 weights could not be downloaded now; the add-on falls back to the offline backbone")
@@ -366,6 +376,7 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_test(ns: argparse.Namespace, extra: list[str]) -> int:
     py = ensure_env(ns, strict_index=False)
+    ensure_extras(py, list(EXTRAS))
     return run_in_env(py, ["-m", "pytest", *(extra or ["tests"])])
 
 
@@ -399,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-index", metavar="URL", help="install torch from this package index")
     parser.add_argument("--download-weights", action="store_true",
                         help="also download torchvision's VGG19 ImageNet weights into torch's cache")
+    parser.add_argument("--with", dest="extras", action="append", choices=sorted(EXTRAS), metavar="EXTRA",
+                        help=f"also install an optional package: {', '.join(sorted(EXTRAS))} (repeatable)")
     parser.add_argument("--recreate", action="store_true", help="delete and rebuild .venv")
     parser.add_argument("--uninstall", action="store_true",
                         help="remove the add-on from the Blenders found (or --blender) and delete .venv and dist/")

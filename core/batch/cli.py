@@ -30,6 +30,7 @@ def run_batch(args: argparse.Namespace) -> int:
     from .graph import build_plan
     from .manifest import load_manifest
     from .report import Reporter
+    from .state import BatchState
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers {args.workers}: must be 1 or more")
@@ -39,10 +40,11 @@ def run_batch(args: argparse.Namespace) -> int:
         raise UserError("--no-shared-storage: only means something with --ray")
     plan = build_plan(load_manifest(args.manifest))
     reporter = Reporter(len(plan.order), "local" if args.ray is None else "ray")
+    state = BatchState(plan.manifest)
     if args.ray is None:
         from .local import run_local
 
-        run_local(plan, reporter, args.workers)
+        run_local(plan, reporter, state, args.workers)
     else:
         try:
             import ray  # noqa: F401
@@ -50,7 +52,7 @@ def run_batch(args: argparse.Namespace) -> int:
             raise UserError("--ray: the ray package is not installed; run `python3 install.py setup --with ray`") from None
         from .ray_runner import run_ray
 
-        run_ray(plan, reporter, None if args.ray == "local" else args.ray, args.workers,
+        run_ray(plan, reporter, state, None if args.ray == "local" else args.ray, args.workers,
                 shared_storage=not args.no_shared_storage, retries=args.retries)
     summary = reporter.summary()
     return 0 if summary["failed"] + summary["blocked"] == 0 else 1

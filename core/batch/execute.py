@@ -11,7 +11,7 @@ from ..errors import UserError
 from ..progress import Progress
 from .kinds import run_command
 from .manifest import Job
-from .outputs import check_not_clobbering, commit, is_complete, make_staging, remove_staging, staged_files
+from .outputs import check_not_clobbering, commit, make_staging, remove_staging, staged_files
 
 STATUSES = ("succeeded", "failed", "skipped", "blocked")  # skipped: outputs already complete
 
@@ -43,8 +43,6 @@ def execute(job: Job, progress: Optional[Callable[[float], None]] = None, raise_
     `raise_unexpected` (Ray: the task raises so that Ray retries it)."""
     t0 = time.perf_counter()
     host = socket.gethostname()
-    if is_complete(job) and not job.overwrite:
-        return JobResult(job.id, job.kind, "skipped", host=host)
     try:
         check_inputs(job)
         check_not_clobbering(job)

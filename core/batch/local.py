@@ -9,6 +9,7 @@ from .execute import JobResult, execute
 from .graph import Plan, blocked_by
 from .manifest import Job
 from .report import Reporter
+from .state import BatchState
 
 
 def device_slots(workers: Optional[int] = None) -> list[Optional[int]]:
@@ -32,7 +33,7 @@ def _run_on_slot(job: Job, slots: "queue.Queue[Optional[int]]", reporter: Report
         slots.put(device)
 
 
-def run_local(plan: Plan, reporter: Reporter, workers: Optional[int] = None) -> list[JobResult]:
+def run_local(plan: Plan, reporter: Reporter, state: BatchState, workers: Optional[int] = None) -> list[JobResult]:
     slot_list = device_slots(workers)
     slots: "queue.Queue[Optional[int]]" = queue.Queue()
     for slot in slot_list:
@@ -43,6 +44,8 @@ def run_local(plan: Plan, reporter: Reporter, workers: Optional[int] = None) -> 
     running: dict[Future, Job] = {}
 
     def finish(result: JobResult) -> None:
+        if result.status == "succeeded":
+            state.record(plan.job(result.id), result.outputs)
         status[result.id] = result.status
         results.append(result)
         reporter.finished(result)
@@ -54,6 +57,9 @@ def run_local(plan: Plan, reporter: Reporter, workers: Optional[int] = None) -> 
                 if bad:
                     pending.remove(job)
                     finish(JobResult(job.id, job.kind, "blocked", error=f"waits for failed job(s) {', '.join(bad)}"))
+                elif state.complete(job):
+                    pending.remove(job)
+                    finish(JobResult(job.id, job.kind, "skipped"))
                 elif all(d in status for d in plan.deps[job.id]) and len(running) < len(slot_list):
                     pending.remove(job)
                     running[pool.submit(_run_on_slot, job, slots, reporter)] = job

@@ -1,5 +1,5 @@
-"""A job's output files on disk: which they are, whether they are complete, and how they appear
-(written into a private staging folder, then moved into place whole; never over a file not asked for)."""
+"""A job's output files on disk: which they are, and how they appear (written into a private staging
+folder, then moved into place whole; never over a file the job did not ask to replace)."""
 from __future__ import annotations
 
 import errno
@@ -30,11 +30,6 @@ def expected_outputs(job: Job) -> Optional[list[Path]]:
     if len(maps) == 1:
         return [job.out]
     return [job.out.with_name(f"{job.out.stem}_{m.name}{job.out.suffix}") for m in maps]
-
-
-def is_complete(job: Job) -> bool:
-    files = expected_outputs(job)
-    return bool(files) and all(p.is_file() for p in files)
 
 
 def check_not_clobbering(job: Job, files: Optional[list[Path]] = None) -> None:

@@ -17,8 +17,9 @@ from .execute import JobResult, execute
 from .graph import Plan
 from .kinds import uses_gpu
 from .manifest import Job
-from .outputs import commit, is_complete, make_staging, remove_staging, staged_files
+from .outputs import commit, make_staging, remove_staging, staged_files
 from .report import Reporter
+from .state import BatchState
 
 
 def connect(address: Optional[str], workers: Optional[int]) -> bool:
@@ -87,19 +88,19 @@ def _commit_bytes(job: Job, files: dict[str, bytes]) -> list[str]:
         remove_staging(staging)
 
 
-def run_ray(plan: Plan, reporter: Reporter, address: Optional[str] = None, workers: Optional[int] = None,
+def run_ray(plan: Plan, reporter: Reporter, state: BatchState, address: Optional[str] = None, workers: Optional[int] = None,
             shared_storage: bool = True, retries: int = 2) -> list[JobResult]:
     import ray
 
     started = connect(address, workers)
     try:
-        return _run(plan, reporter, shared_storage, retries)
+        return _run(plan, reporter, state, shared_storage, retries)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run(plan: Plan, reporter: Reporter, shared: bool, retries: int) -> list[JobResult]:
+def _run(plan: Plan, reporter: Reporter, state: BatchState, shared: bool, retries: int) -> list[JobResult]:
     import ray
 
     task = ray.remote(_remote_job)
@@ -112,6 +113,8 @@ def _run(plan: Plan, reporter: Reporter, shared: bool, retries: int) -> list[Job
     results: list[JobResult] = []
 
     def settle(result: JobResult) -> None:
+        if result.status == "succeeded":
+            state.record(plan.job(result.id), result.outputs)
         decided[result.id] = result
         results.append(result)
         reporter.finished(result)
@@ -121,7 +124,7 @@ def _run(plan: Plan, reporter: Reporter, shared: bool, retries: int) -> list[Job
         if bad:
             settle(JobResult(job.id, job.kind, "blocked", error=f"waits for failed job(s) {', '.join(bad)}"))
             continue
-        if not job.overwrite and is_complete(job):
+        if state.complete(job):
             settle(JobResult(job.id, job.kind, "skipped"))
             continue
         dep_refs = [refs[d] for d in plan.deps[job.id] if d in refs]
