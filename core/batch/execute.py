@@ -9,6 +9,7 @@ from typing import Callable, Optional
 
 from ..errors import UserError
 from ..progress import Progress
+from .chunks import join_chunk_folders
 from .kinds import run_command
 from .manifest import Job
 from .outputs import check_not_clobbering, commit, make_staging, remove_staging, staged_files
@@ -34,7 +35,7 @@ class JobResult:
 def check_inputs(job: Job) -> None:
     for name, paths in job.inputs.items():
         for path in paths:
-            if not path.is_file():
+            if not (path.is_dir() if name == "chunks" else path.is_file()):
                 raise UserError(f"job '{job.id}'.{name}: '{path}' not found")
 
 
@@ -47,13 +48,19 @@ def execute(job: Job, progress: Optional[Callable[[float], None]] = None, raise_
         check_inputs(job)
         check_not_clobbering(job)
         staging = make_staging(job)
+        target = job.out if job.spec.folder_out else job.out.parent
         try:
-            summary = run_command(job.spec, job.argv(out=staging / job.out.name), _engine_progress(progress))
-            outputs = commit(staged_files(staging), job.out.parent, job)
+            if job.kind == "animate_join":
+                summary = join_chunk_folders(job.inputs["chunks"], staging)
+            else:
+                out = staging if job.spec.folder_out else staging / job.out.name
+                summary = run_command(job.spec, job.argv(out=out), _engine_progress(progress))
+            target.mkdir(parents=True, exist_ok=True)
+            outputs = commit(staged_files(staging), target, job)
         finally:
             remove_staging(staging)
         # The command reported its staging paths; report where the files are now.
-        summary = json.loads(json.dumps(summary).replace(json.dumps(str(staging))[1:-1], json.dumps(str(job.out.parent))[1:-1]))
+        summary = json.loads(json.dumps(summary).replace(json.dumps(str(staging))[1:-1], json.dumps(str(target))[1:-1]))
         return JobResult(job.id, job.kind, "succeeded", round(time.perf_counter() - t0, 3),
                          [str(p) for p in outputs], result=summary, host=host)
     except UserError as exc:

@@ -1,9 +1,11 @@
 """The dependency graph of a manifest's jobs: explicit `after`, plus inputs that another job writes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 from ..errors import UserError
+from .chunks import plan_chunks
 from .manifest import Job, Manifest
 
 
@@ -12,13 +14,32 @@ class Plan:
     manifest: Manifest
     order: list[Job]  # every dependency before its dependents; manifest order otherwise
     deps: dict[str, list[str]]  # job id -> ids it waits for
+    part_of: dict[str, str] = field(default_factory=dict)  # animation chunk id -> its join job's id
 
     def job(self, job_id: str) -> Job:
         return next(j for j in self.order if j.id == job_id)
 
 
+def expand_animation(job: Job) -> list[Job]:
+    """Chunk jobs of consecutive frames, each into a hidden folder inside `out`, and the join job
+    (same id as the animate job) that blends them into `out`; '#' keeps chunk ids apart from user ids."""
+    try:
+        ranges = plan_chunks(len(job.inputs["frames"]), job.chunking["chunk"], job.chunking["overlap"])
+    except UserError as exc:
+        raise UserError(f"job '{job.id}'.{exc}") from None
+    chunks = [dataclasses.replace(job, id=f"{job.id}#{k}", kind="animate_chunk", out=job.out / f".batch-chunk-{k}",
+                                  inputs={"frames": [job.inputs["frames"][i] for i in r], "style": job.inputs["style"]})
+              for k, r in enumerate(ranges)]
+    join = dataclasses.replace(job, kind="animate_join", inputs={"chunks": [c.out for c in chunks]}, options={},
+                               after=list(job.after) + [c.id for c in chunks])
+    return [*chunks, join]
+
+
 def build_plan(manifest: Manifest) -> Plan:
     """Check ids and outputs, add implicit dependencies and order the jobs; UserError on a cycle."""
+    jobs = [part for job in manifest.jobs for part in (expand_animation(job) if job.kind == "animate" else [job])]
+    part_of = {j.id: j.id.split("#")[0] for j in jobs if j.kind == "animate_chunk"}
+    manifest = dataclasses.replace(manifest, jobs=jobs)
     by_id = {j.id: j for j in manifest.jobs}
     writer: dict = {}
     for job in manifest.jobs:
@@ -37,7 +58,7 @@ def build_plan(manifest: Manifest) -> Plan:
             if dep == job.id:
                 raise UserError(f"job '{job.id}'.after: a job cannot wait for itself")
         deps[job.id] = wanted
-    return Plan(manifest, _ordered(manifest.jobs, deps), deps)
+    return Plan(manifest, _ordered(manifest.jobs, deps), deps, part_of)
 
 
 def _ordered(jobs: list[Job], deps: dict[str, list[str]]) -> list[Job]:
@@ -54,6 +75,11 @@ def _ordered(jobs: list[Job], deps: dict[str, list[str]]) -> list[Job]:
             done.add(job.id)
         pending = [j for j in pending if j.id not in done]
     return order
+
+
+def already_done(plan: Plan, state, job: Job) -> bool:
+    """Finished in an earlier run: recorded as complete, or a chunk of an animation already joined."""
+    return state.complete(job) or (job.id in plan.part_of and state.complete(plan.job(plan.part_of[job.id])))
 
 
 def blocked_by(job_id: str, deps: dict[str, list[str]], status: dict[str, str]) -> list[str]:

@@ -19,8 +19,9 @@ class Kind:
     many: tuple[str, ...]  # of those, the ones that may list several files
     out_suffixes: tuple[str, ...]
     out_flag: str  # how the command takes its output path
-    supported: bool = True
-    unsupported_reason: str = ""
+    folder_out: bool = False  # `out` is a folder the command fills
+    public: bool = True  # may appear in a manifest (the others are made by expanding an animate job)
+    needs: str = ""  # a subcommand that must exist in this build, else the kind is validated but not run
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -29,7 +30,14 @@ KINDS: dict[str, Kind] = {
     "texture_train": Kind("texture_train", ("texture", "train"), ("exemplar",), ("exemplar",),
                           (".pt", ".pth", ".ckpt"), "-o"),
     "texture_generate": Kind("texture_generate", ("texture", "generate"), ("model",), (), IMAGE_SUFFIXES, "-o"),
+    # An animate job becomes chunk jobs (consecutive frames, in order, on one worker) and a join job.
+    "animate": Kind("animate", ("animate",), ("frames", "style"), ("frames", "style"), (), "-o", folder_out=True,
+                    needs="animate"),
+    "animate_chunk": Kind("animate_chunk", ("animate",), ("frames", "style"), ("frames", "style"), (), "-o",
+                          folder_out=True, public=False, needs="animate"),
+    "animate_join": Kind("animate_join", (), ("chunks",), ("chunks",), (), "", folder_out=True, public=False),
 }
+ANIMATE_DEFAULTS = {"chunk": 24, "overlap": 4}  # frames per chunk, frames shared by neighbouring chunks
 # Options the manifest must not set: the job's own fields carry them.
 RESERVED = {"out", "output", "o", "help", "h"}
 
@@ -41,12 +49,23 @@ def _root_parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
-def _subparser(words: tuple[str, ...]) -> argparse.ArgumentParser:
+def _subparser(words: tuple[str, ...]) -> Optional[argparse.ArgumentParser]:
     parser = _root_parser()
     for word in words:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if word not in sub.choices:
+            return None
         parser = sub.choices[word]
     return parser
+
+
+def available(kind: Kind) -> bool:
+    return not kind.needs or _subparser((kind.needs,)) is not None
+
+
+def unavailable_message(kind: Kind) -> str:
+    return (f"kind '{kind.name}': `python -m core {kind.needs}` is not part of this build yet, so these jobs "
+            "are checked but not run; update Neural Atelier")
 
 
 def _option_action(parser: argparse.ArgumentParser, key: str) -> Optional[argparse.Action]:
@@ -61,6 +80,8 @@ def options_argv(kind: Kind, options: dict[str, Any], where: str) -> list[str]:
     """The command-line form of a job's options (long options without the dashes).
     `where` names the job in errors, e.g. "job 'a': options.size"."""
     parser = _subparser(kind.command)
+    if parser is None:  # the command is not in this build: keep the options as given, report at run time
+        return []
     argv: list[str] = []
     for key, value in options.items():
         action = _option_action(parser, key) if key not in RESERVED else None
@@ -93,7 +114,12 @@ def _scalar(value: Any, where: str) -> str:
 
 def command_argv(kind: Kind, inputs: dict[str, list[Path]], out: Path, options: dict[str, Any], where: str) -> list[str]:
     """The full argv of the command this job runs, checked by the command's own parser."""
-    files = [str(p) for name in kind.inputs for p in inputs.get(name, [])]
+    if kind.name == "animate_join" or not available(kind):
+        return []
+    if kind.name.startswith("animate"):  # FRAMES... --style STYLE... -o OUTDIR
+        files = [str(p) for p in inputs["frames"]] + ["--style", *[str(p) for p in inputs["style"]]]
+    else:
+        files = [str(p) for name in kind.inputs for p in inputs.get(name, [])]
     argv = [*kind.command, *files, kind.out_flag, str(out), *options_argv(kind, options, where)]
     try:
         _root_parser().parse_args(argv)
@@ -104,8 +130,8 @@ def command_argv(kind: Kind, inputs: dict[str, list[Path]], out: Path, options: 
 
 def run_command(kind: Kind, argv: list[str], progress: Optional[ProgressCallback]) -> dict:
     """Run the command in this process through its Python entry point; returns its JSON summary."""
-    if not kind.supported:
-        raise UserError(kind.unsupported_reason)
+    if not available(kind):
+        raise UserError(unavailable_message(kind))
     args = _root_parser().parse_args(argv)
     if kind.name == "stylize":
         from ..style.cli import stylize_to_file
@@ -119,7 +145,22 @@ def run_command(kind: Kind, argv: list[str], progress: Optional[ProgressCallback
         from ..texture.cli import generate_to_files
 
         return generate_to_files(args)
+    if kind.name == "animate_chunk":
+        return _quiet(args.func, args)
     raise UserError(f"kind '{kind.name}' has no runner")
+
+
+def _quiet(func, args: argparse.Namespace) -> dict:
+    """Run a command that prints its JSON summary; return that summary instead (this thread only)."""
+    import contextlib
+    import io
+    import json
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        func(args)
+    lines = [line for line in buffer.getvalue().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
 
 
 def uses_gpu(options: dict[str, Any]) -> bool:

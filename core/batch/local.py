@@ -6,7 +6,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Optional
 
 from .execute import JobResult, execute
-from .graph import Plan, blocked_by
+from .graph import Plan, already_done, blocked_by
+from .outputs import finished
 from .manifest import Job
 from .report import Reporter
 from .state import BatchState
@@ -46,6 +47,7 @@ def run_local(plan: Plan, reporter: Reporter, state: BatchState, workers: Option
     def finish(result: JobResult) -> None:
         if result.status == "succeeded":
             state.record(plan.job(result.id), result.outputs)
+            finished(plan.job(result.id))
         status[result.id] = result.status
         results.append(result)
         reporter.finished(result)
@@ -57,7 +59,7 @@ def run_local(plan: Plan, reporter: Reporter, state: BatchState, workers: Option
                 if bad:
                     pending.remove(job)
                     finish(JobResult(job.id, job.kind, "blocked", error=f"waits for failed job(s) {', '.join(bad)}"))
-                elif state.complete(job):
+                elif already_done(plan, state, job):
                     pending.remove(job)
                     finish(JobResult(job.id, job.kind, "skipped"))
                 elif all(d in status for d in plan.deps[job.id]) and len(running) < len(slot_list):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .kinds import KINDS, Kind, command_argv
+from .kinds import ANIMATE_DEFAULTS, KINDS, Kind, command_argv
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _COMMON = {"id", "kind", "out", "after", "options", "overwrite"}
@@ -25,6 +25,7 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)
     after: list[str] = field(default_factory=list)
     overwrite: bool = False  # the job may replace existing outputs
+    chunking: dict[str, int] = field(default_factory=dict)  # animate: chunk and overlap (frames)
 
     @property
     def spec(self) -> Kind:
@@ -74,10 +75,15 @@ def _job(root: Path, raw: Any, index: int) -> Job:
         raise UserError(f"{where}.id: give each job a short id of letters, digits, '_', '.' or '-'")
     where = f"job '{job_id}'"
     kind_name = raw.get("kind")
-    if kind_name not in KINDS:
-        raise UserError(f"{where}.kind: '{kind_name}' is not one of {', '.join(KINDS)}")
+    public = [k for k, v in KINDS.items() if v.public]
+    if kind_name not in public:
+        raise UserError(f"{where}.kind: '{kind_name}' is not one of {', '.join(public)}")
     kind = KINDS[kind_name]
-    unknown = set(raw) - _COMMON - set(kind.inputs)
+    chunking = {k: raw.get(k, v) for k, v in ANIMATE_DEFAULTS.items()} if kind_name == "animate" else {}
+    for key, value in chunking.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"{where}.{key}: must be a whole number of frames")
+    unknown = set(raw) - _COMMON - set(kind.inputs) - set(chunking)
     if unknown:
         raise UserError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; a {kind_name} job has "
                         f"{', '.join(sorted(_COMMON | set(kind.inputs)))} (command options go in 'options')")
@@ -90,8 +96,16 @@ def _job(root: Path, raw: Any, index: int) -> Job:
         if not values:
             raise UserError(f"{where}.{name}: give at least one file")
         inputs[name] = [_path(root, v, f"{where}.{name}") for v in values]
+        if name == "frames" and len(inputs[name]) == 1 and any(c in str(inputs[name][0]) for c in "*?["):
+            pattern = inputs[name][0]  # "render/frame_*.exr": every match, in name order
+            inputs[name] = sorted(pattern.parent.glob(pattern.name))
+            if not inputs[name]:
+                raise UserError(f"{where}.frames: no file matches '{pattern}'")
     out = _path(root, raw.get("out"), f"{where}.out")
-    if out.suffix.lower() not in kind.out_suffixes:
+    if kind.folder_out:
+        if out.is_file():
+            raise UserError(f"{where}.out: '{out}' is a file; an {kind_name} job writes into a folder")
+    elif out.suffix.lower() not in kind.out_suffixes:
         raise UserError(f"{where}.out: '{out.name}' must end in {', '.join(kind.out_suffixes)}")
     after = raw.get("after", [])
     if isinstance(after, str):
@@ -106,7 +120,7 @@ def _job(root: Path, raw: Any, index: int) -> Job:
         raise UserError(f"{where}.overwrite: must be true or false")
     if out in [f for files in inputs.values() for f in files]:
         raise UserError(f"{where}.out: must not be one of the job's inputs")
-    job = Job(job_id, kind_name, inputs, out, dict(options), list(after), overwrite)
+    job = Job(job_id, kind_name, inputs, out, dict(options), list(after), overwrite, chunking)
     job.argv()  # the command's own parser checks every option now, before any job runs
     return job
 

@@ -16,6 +16,8 @@ from .manifest import Job
 def expected_outputs(job: Job) -> Optional[list[Path]]:
     """The files a finished job leaves, or None when that cannot be known yet (a texture set whose
     model has not been trained: its map names live in the checkpoint)."""
+    if job.spec.folder_out:
+        return None  # the command names its files; each is checked when it is moved into place
     if job.kind != "texture_generate":
         return [job.out]
     model = job.inputs["model"][0]
@@ -52,6 +54,14 @@ def make_staging(job: Job) -> Path:
 
 def remove_staging(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def finished(job: Job) -> None:
+    """After a job's outputs are in place: an animation's join no longer needs its chunk folders."""
+    if job.kind == "animate_join":
+        for folder in job.inputs["chunks"]:
+            if folder.name.startswith(".batch-chunk-"):  # only the hidden folders batch made
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def staged_files(folder: Path) -> list[Path]:

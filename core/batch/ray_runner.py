@@ -14,10 +14,10 @@ from typing import Any, Optional
 
 from ..errors import UserError
 from .execute import JobResult, execute
-from .graph import Plan
+from .graph import Plan, already_done
 from .kinds import uses_gpu
 from .manifest import Job
-from .outputs import commit, make_staging, remove_staging, staged_files
+from .outputs import commit, finished, make_staging, remove_staging, staged_files
 from .report import Reporter
 from .state import BatchState
 
@@ -83,7 +83,9 @@ def _commit_bytes(job: Job, files: dict[str, bytes]) -> list[str]:
     try:
         for key, data in files.items():
             (staging / Path(key).name).write_bytes(data)
-        return [str(p) for p in commit(staged_files(staging), job.out.parent, job)]
+        target = job.out if job.spec.folder_out else job.out.parent
+        target.mkdir(parents=True, exist_ok=True)
+        return [str(p) for p in commit(staged_files(staging), target, job)]
     finally:
         remove_staging(staging)
 
@@ -115,6 +117,7 @@ def _run(plan: Plan, reporter: Reporter, state: BatchState, shared: bool, retrie
     def settle(result: JobResult) -> None:
         if result.status == "succeeded":
             state.record(plan.job(result.id), result.outputs)
+            finished(plan.job(result.id))
         decided[result.id] = result
         results.append(result)
         reporter.finished(result)
@@ -124,7 +127,7 @@ def _run(plan: Plan, reporter: Reporter, state: BatchState, shared: bool, retrie
         if bad:
             settle(JobResult(job.id, job.kind, "blocked", error=f"waits for failed job(s) {', '.join(bad)}"))
             continue
-        if state.complete(job):
+        if already_done(plan, state, job):
             settle(JobResult(job.id, job.kind, "skipped"))
             continue
         dep_refs = [refs[d] for d in plan.deps[job.id] if d in refs]

@@ -1,0 +1,104 @@
+"""What does running a batch on Ray buy on one machine, and what does Ray cost per job?
+
+N tiny stylize jobs (offline backbone) from one manifest, side by side in one run:
+  sequential   the local runner, one job at a time in this process (torch uses every core)
+  ray x2       a fresh local Ray cluster of 2 CPUs: two jobs at once, one torch thread each
+  ray x1       the same cluster size 1: its wall time minus the jobs' own compute is Ray's overhead
+The ratio sequential / ray x2 is the speed-up; overhead per job = (ray x1 wall - sum of in-task job
+seconds) / N, and the first job's share (worker process start, torch import) is shown apart.
+
+    .venv/bin/python benchmarks/bench_batch.py [--jobs 8] [--size 48] [--steps 8]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.batch.graph import build_plan  # noqa: E402
+from core.batch.local import run_local  # noqa: E402
+from core.batch.manifest import load_manifest  # noqa: E402
+from core.batch.ray_runner import run_ray  # noqa: E402
+from core.batch.report import Reporter  # noqa: E402
+from core.batch.state import BatchState  # noqa: E402
+from core.imageio import read_image, write_image  # noqa: E402
+
+
+def _folder(base: Path, name: str, jobs: int, size: int, steps: int) -> Path:
+    folder = base / name
+    folder.mkdir()
+    content = read_image(ROOT / "core/samples/content_house.png")
+    styles = [read_image(ROOT / f"core/samples/{s}.png") for s in ("style_mosaic", "style_swirls")]
+    write_image(folder / "c.png", content)
+    for i, style in enumerate(styles):
+        write_image(folder / f"s{i}.png", style)
+    manifest = {"jobs": [{"id": f"j{i}", "kind": "stylize", "content": "c.png", "style": f"s{i % 2}.png",
+                          "out": f"out/j{i}.png", "options": {"size": size, "steps": steps, "backbone": "offline",
+                                                               "seed": i}} for i in range(jobs)]}
+    (folder / "m.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _run(folder: Path, mode: str, cpus: int) -> tuple[float, list]:
+    plan = build_plan(load_manifest(folder / "m.json"))
+    reporter = Reporter(len(plan.order), mode, out=io.StringIO(), err=io.StringIO())
+    state = BatchState(plan.manifest)
+    t0 = time.perf_counter()
+    if mode == "local":
+        results = run_local(plan, reporter, state, workers=1)
+    else:
+        import ray
+
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        t0 = time.perf_counter()  # cluster start-up is reported apart
+        results = run_ray(plan, reporter, state)
+        wall = time.perf_counter() - t0
+        ray.shutdown()
+        return wall, results
+    return time.perf_counter() - t0, results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--size", type=int, default=48)
+    ap.add_argument("--steps", type=int, default=8)
+    ns = ap.parse_args()
+    import ray
+    import torch
+
+    print(f"{ns.jobs} stylize jobs, {ns.size}px, {ns.steps} steps, offline backbone; torch threads here: "
+          f"{torch.get_num_threads()}; ray {ray.__version__}")
+    t = time.perf_counter()
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.shutdown()
+    print(f"ray.init + shutdown of a local cluster: {time.perf_counter() - t:.2f} s (not in the rows below)")
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # warm this process once so the sequential row does not pay imports the Ray workers pay per process
+        _run(_folder(Path(tmp), "warm", 1, ns.size, 1), "local", 1)
+        for name, mode, cpus in (("sequential", "local", 1), ("ray x2", "ray", 2), ("ray x1", "ray", 1)):
+            wall, results = _run(_folder(Path(tmp), name.replace(" ", ""), ns.jobs, ns.size, ns.steps), mode, cpus)
+            assert all(r.status == "succeeded" for r in results), [r.error for r in results]
+            rows[name] = (wall, [r.seconds for r in results])
+    seq = rows["sequential"][0]
+    print(f"{'mode':12s} {'wall s':>8s} {'per job s':>10s} {'vs sequential':>14s}")
+    for name, (wall, secs) in rows.items():
+        print(f"{name:12s} {wall:8.2f} {wall / ns.jobs:10.2f} {seq / wall:13.2f}x")
+    wall1, secs1 = rows["ray x1"]
+    overhead = (wall1 - sum(secs1)) / ns.jobs
+    print(f"Ray overhead per job (ray x1 wall - in-task seconds) / N: {overhead:.3f} s; "
+          f"first job in a fresh worker {secs1[0]:.2f} s vs later jobs median "
+          f"{sorted(secs1[1:])[len(secs1[1:]) // 2] if len(secs1) > 1 else float('nan'):.2f} s")
+    print(f"speed-up with 2 Ray workers: {seq / rows['ray x2'][0]:.2f}x (ideal 2x on 2 idle cores)")
+
+
+if __name__ == "__main__":
+    main()
