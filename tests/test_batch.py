@@ -176,3 +176,36 @@ def test_reading_another_jobs_output_waits_for_it(tmp_path):
     assert [j.id for j in plan.order] == ["t", "g"] and plan.deps["g"] == ["t"]
     assert plan.job("g").inputs["model"] == [folder / "out" / "t.pt"]
     np.testing.assert_equal(plan.job("t").argv()[:2], ["texture", "train"])
+
+
+def test_chunks_overlap_and_cross_fade():
+    from core.batch.chunks import boundary_pairs, join_chunks, plan_chunks
+
+    assert plan_chunks(4, 3, 1) == [range(0, 3), range(2, 4)]
+    assert plan_chunks(10, 4, 2) == [range(0, 4), range(2, 6), range(4, 8), range(6, 10)]
+    assert plan_chunks(4, 2, 0) == [range(0, 2), range(2, 4)] and boundary_pairs(plan_chunks(4, 2, 0)) == [1]
+    with pytest.raises(UserError, match="overlap"):
+        plan_chunks(10, 4, 3)  # a frame would be shared by three chunks
+    # Chunk k renders frame i as the constant k*100 + i: the join keeps lone frames and fades shared ones.
+    chunks = [{f"f{i}": np.full((1, 1, 1), 100.0 * k + i, np.float32) for i in r} for k, r in enumerate(plan_chunks(6, 4, 2))]
+    joined = {name: float(a.item()) for name, a in join_chunks(chunks).items()}
+    assert joined["f0"] == 0 and joined["f1"] == 1 and joined["f4"] == 104 and joined["f5"] == 105
+    assert joined["f2"] == pytest.approx(2 + 100 / 3) and joined["f3"] == pytest.approx(3 + 200 / 3)
+
+
+def test_a_set_is_committed_whole_or_not_at_all(tmp_path):
+    from core.batch.manifest import Job
+    from core.batch.outputs import commit, make_staging, staged_files
+
+    job = Job("g", "texture_generate", {"model": [tmp_path / "m.pt"]}, tmp_path / "out" / "g.png")
+    staging = make_staging(job)
+    for name in ("g_albedo.png", "g_normal.png", "g_roughness.png"):
+        (staging / name).write_bytes(name.encode())
+    (tmp_path / "out" / "g_normal.png").write_bytes(b"the user's")
+    with pytest.raises(UserError, match="g_normal.png' already exists"):
+        commit(staged_files(staging), tmp_path / "out", job)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p != staging) == ["g_normal.png"]
+    assert (tmp_path / "out" / "g_normal.png").read_bytes() == b"the user's"
+    job.overwrite = True  # asked for: the whole set replaces the old files
+    assert len(commit(staged_files(staging), tmp_path / "out", job)) == 3
+    assert (tmp_path / "out" / "g_normal.png").read_bytes() == b"g_normal.png"

@@ -100,9 +100,9 @@ def options_argv(kind: Kind, options: dict[str, Any], where: str) -> list[str]:
                 argv.append(flag)
         elif isinstance(action, argparse._AppendAction):
             for item in value if isinstance(value, list) else [value]:
-                argv += [flag, _scalar(item, f"{where}.{key}")]
-        else:
-            argv += [flag, _scalar(value, f"{where}.{key}")]
+                argv.append(f"{flag}={_scalar(item, f'{where}.{key}')}")
+        else:  # --flag=value: a value starting with '-' stays a value
+            argv.append(f"{flag}={_scalar(value, f'{where}.{key}')}")
     return argv
 
 
