@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ..atomic import write_atomically
 from .manifest import Job, Manifest
 
 
@@ -45,7 +44,5 @@ class BatchState:
         """Remember a job's files; saved at once (temp + rename) so an interrupted batch resumes."""
         self.jobs[job.id] = {"spec": spec_hash(job), "files": {p: _fingerprint(Path(p)) for p in outputs}}
         self.path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state.", dir=str(self.path.parent))
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"jobs": self.jobs}, fh, indent=1)
-        os.replace(tmp, self.path)
+        data = json.dumps({"jobs": self.jobs}, indent=1).encode()
+        write_atomically(self.path, lambda fh: fh.write(data))

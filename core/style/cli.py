@@ -81,7 +81,7 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 def stylize_to_file(args: argparse.Namespace, progress: ProgressCallback | None = None) -> dict:
     """`stylize` without printing: writes the image, returns the summary (also used by `batch`)."""
-    from .engine import stylize_ex
+    from .engine import stylize
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
@@ -98,7 +98,7 @@ def stylize_to_file(args: argparse.Namespace, progress: ProgressCallback | None 
     content = _fit(content, args.size, wrap=args.tileable)
     bar = TerminalBar("stylize") if progress is None else None
     try:
-        result = stylize_ex(content, styles, options, progress=progress or bar)
+        result = stylize(content, styles, options, progress=progress or bar)
     except Cancelled:
         raise UserError("cancelled") from None
     finally:
