@@ -209,3 +209,39 @@ def test_a_set_is_committed_whole_or_not_at_all(tmp_path):
     job.overwrite = True  # asked for: the whole set replaces the old files
     assert len(commit(staged_files(staging), tmp_path / "out", job)) == 3
     assert (tmp_path / "out" / "g_normal.png").read_bytes() == b"g_normal.png"
+
+
+def _clip(folder: Path, frames: int = 4) -> list[dict]:
+    """A 32×24 clip panning right 1 px per frame, with its Vector pass as .npy (Blender's convention:
+    X,Y = previous position − this one, Z,W = this − next, y up)."""
+    base = read_image(ROOT / "core/samples/content_house.png")[::12, ::12]
+    for i in range(frames):
+        write_image(folder / f"f_{i + 1:04d}.png", np.roll(base, i, axis=1))
+        np.save(folder / f"v_{i + 1:04d}.npy", np.tile(np.float32([-1, 0, -1, 0]), base.shape[:2] + (1,)))
+    return [{"id": "anim", "kind": "animate", "frames": "f_*.png", "style": "s.png",
+             "vectors": [f"v_{i + 1:04d}.npy" for i in range(frames)], "out": "styled", "chunk": 3, "overlap": 1,
+             "options": {"steps": 4, "backbone": "offline"}}]
+
+
+@pytest.mark.slow
+def test_animation_runs_in_two_overlapping_chunks(ray_cluster, capsys, tmp_path):
+    from core.batch.kinds import KINDS, available
+
+    folders = {}
+    for mode in ("local", "ray"):
+        folder = _inputs(tmp_path / mode)
+        manifest = _write_manifest(folder, _clip(folder))
+        code, lines, summary = _run(capsys, str(manifest), *(["--ray"] if mode == "ray" else []))
+        assert sorted(line["id"] for line in lines) == ["anim", "anim#0", "anim#1"]  # two chunks and the join
+        if not available(KINDS["animate"]):  # this build has no `core animate`: checked, not run, said so
+            assert code == 1 and summary["statuses"] == {"anim#0": "failed", "anim#1": "failed", "anim": "blocked"}
+            assert "`python -m core animate` is not part of this build" in summary["errors"]["anim#0"]
+            return
+        assert code == 0, summary
+        styled = folder / "styled"
+        assert sorted(p.name for p in styled.iterdir()) == [f"frame_{i:04d}.png" for i in range(1, 5)]
+        assert lines[-1]["id"] == "anim" and lines[-1]["result"]["blended"] == 1  # frame 3 is in both chunks
+        folders[mode] = styled
+    for i in range(1, 5):
+        a, b = (read_image(folders[m] / f"frame_{i:04d}.png") for m in ("local", "ray"))
+        assert np.abs(a - b).max() <= 1.01 / 255

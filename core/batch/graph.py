@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from ..errors import UserError
@@ -27,12 +28,27 @@ def expand_animation(job: Job) -> list[Job]:
         ranges = plan_chunks(len(job.inputs["frames"]), job.chunking["chunk"], job.chunking["overlap"])
     except UserError as exc:
         raise UserError(f"job '{job.id}'.{exc}") from None
+    numbers = [_frame_number(p) for p in job.inputs["frames"]]
+    if None in numbers or len(set(numbers)) != len(numbers):
+        raise UserError(f"job '{job.id}'.frames: every frame file needs its own frame number at the end of its "
+                        "name (render_0001.exr, ...), so that the chunks' frames can be matched when joined")
+
+    def part(r: range) -> dict:
+        picked = {"frames": [job.inputs["frames"][i] for i in r], "style": job.inputs["style"]}
+        if "vectors" in job.inputs:
+            picked["vectors"] = [job.inputs["vectors"][i] for i in r]
+        return picked
+
     chunks = [dataclasses.replace(job, id=f"{job.id}#{k}", kind="animate_chunk", out=job.out / f".batch-chunk-{k}",
-                                  inputs={"frames": [job.inputs["frames"][i] for i in r], "style": job.inputs["style"]})
-              for k, r in enumerate(ranges)]
+                                  inputs=part(r)) for k, r in enumerate(ranges)]
     join = dataclasses.replace(job, kind="animate_join", inputs={"chunks": [c.out for c in chunks]}, options={},
                                after=list(job.after) + [c.id for c in chunks])
     return [*chunks, join]
+
+
+def _frame_number(path) -> int | None:
+    match = re.search(r"(\d+)$", path.stem)
+    return int(match.group(1)) if match else None
 
 
 def build_plan(manifest: Manifest) -> Plan:

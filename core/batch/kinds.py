@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ class Kind:
     many: tuple[str, ...]  # of those, the ones that may list several files
     out_suffixes: tuple[str, ...]
     out_flag: str  # how the command takes its output path
+    optional: tuple[str, ...] = ()  # inputs a job may leave out
     folder_out: bool = False  # `out` is a folder the command fills
     public: bool = True  # may appear in a manifest (the others are made by expanding an animate job)
     needs: str = ""  # a subcommand that must exist in this build, else the kind is validated but not run
@@ -31,10 +33,11 @@ KINDS: dict[str, Kind] = {
                           (".pt", ".pth", ".ckpt"), "-o"),
     "texture_generate": Kind("texture_generate", ("texture", "generate"), ("model",), (), IMAGE_SUFFIXES, "-o"),
     # An animate job becomes chunk jobs (consecutive frames, in order, on one worker) and a join job.
-    "animate": Kind("animate", ("animate",), ("frames", "style"), ("frames", "style"), (), "-o", folder_out=True,
-                    needs="animate"),
-    "animate_chunk": Kind("animate_chunk", ("animate",), ("frames", "style"), ("frames", "style"), (), "-o",
-                          folder_out=True, public=False, needs="animate"),
+    # vectors: Vector pass files (.exr/.npy), one per frame, for PNG/TIFF frames (EXR frames carry their own).
+    "animate": Kind("animate", ("animate",), ("frames", "style", "vectors"), ("frames", "style", "vectors"), (),
+                    "-o", optional=("vectors",), folder_out=True, needs="animate"),
+    "animate_chunk": Kind("animate_chunk", ("animate",), ("frames", "style", "vectors"), ("frames", "style", "vectors"),
+                          (), "-o", optional=("vectors",), folder_out=True, public=False, needs="animate"),
     "animate_join": Kind("animate_join", (), ("chunks",), ("chunks",), (), "", folder_out=True, public=False),
 }
 ANIMATE_DEFAULTS = {"chunk": 24, "overlap": 4}  # frames per chunk, frames shared by neighbouring chunks
@@ -116,8 +119,10 @@ def command_argv(kind: Kind, inputs: dict[str, list[Path]], out: Path, options: 
     """The full argv of the command this job runs, checked by the command's own parser."""
     if kind.name == "animate_join" or not available(kind):
         return []
-    if kind.name.startswith("animate"):  # FRAMES... --style STYLE... -o OUTDIR
+    if kind.name.startswith("animate"):  # FRAMES... --style STYLE... [--vectors FILE...] -o OUTDIR
         files = [str(p) for p in inputs["frames"]] + ["--style", *[str(p) for p in inputs["style"]]]
+        if inputs.get("vectors"):
+            files += ["--vectors", *[str(p) for p in inputs["vectors"]]]
     else:
         files = [str(p) for name in kind.inputs for p in inputs.get(name, [])]
     argv = [*kind.command, *files, kind.out_flag, str(out), *options_argv(kind, options, where)]
@@ -150,14 +155,18 @@ def run_command(kind: Kind, argv: list[str], progress: Optional[ProgressCallback
     raise UserError(f"kind '{kind.name}' has no runner")
 
 
+_QUIET = threading.Lock()
+
+
 def _quiet(func, args: argparse.Namespace) -> dict:
-    """Run a command that prints its JSON summary; return that summary instead (this thread only)."""
+    """Run a command that prints its JSON summary (and draws its own bar on a terminal); return the
+    summary instead. The redirect is process-wide, so such commands run one at a time in a process."""
     import contextlib
     import io
     import json
 
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with _QUIET, contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
         func(args)
     lines = [line for line in buffer.getvalue().splitlines() if line.startswith("{")]
     return json.loads(lines[-1]) if lines else {}

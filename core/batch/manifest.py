@@ -90,6 +90,8 @@ def _job(root: Path, raw: Any, index: int) -> Job:
     inputs: dict[str, list[Path]] = {}
     for name in kind.inputs:
         value = raw.get(name)
+        if value is None and name in kind.optional:
+            continue
         if value is None:
             raise UserError(f"{where}.{name}: required for a {kind_name} job")
         values = value if isinstance(value, list) and name in kind.many else [value]
@@ -101,6 +103,8 @@ def _job(root: Path, raw: Any, index: int) -> Job:
             inputs[name] = sorted(pattern.parent.glob(pattern.name))
             if not inputs[name]:
                 raise UserError(f"{where}.frames: no file matches '{pattern}'")
+    if "vectors" in inputs and len(inputs["vectors"]) != len(inputs["frames"]):
+        raise UserError(f"{where}.vectors: {len(inputs['vectors'])} files for {len(inputs['frames'])} frames; one per frame")
     out = _path(root, raw.get("out"), f"{where}.out")
     if kind.folder_out:
         if out.is_file():
