@@ -9,7 +9,12 @@ Each mode runs --rounds times, interleaved (a shared machine's load drifts); the
 The ratio sequential / ray x2 is the speed-up; overhead per job = (ray x1 wall - sum of in-task job
 seconds) / N, and the first job's share (worker process start, torch import) is shown apart.
 
-    .venv/bin/python benchmarks/bench_batch.py [--jobs 8] [--size 48] [--steps 8]
+Then (--part animation, when this build has `core animate`) the flicker at chunk boundaries: a panning
+clip (1 px/frame, exact Vector pass) stylized as one chunk, as two chunks with a hard cut, and as two
+chunks overlapping by --overlap frames with the cross-fade; flicker of a frame pair = mean |out_t −
+warp(out_t−1)| on reliable pixels (core.animation.motion.flicker), at boundary pairs vs inside chunks.
+
+    .venv/bin/python benchmarks/bench_batch.py [--part stylize|animation|all] [--jobs 8] [--size 48] [--steps 8]
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -75,13 +82,71 @@ def _run(folder: Path, mode: str, cpus: int) -> tuple[float, list]:
     return time.perf_counter() - t0, results
 
 
+def _clip(folder: Path, frames: int, width: int) -> list[np.ndarray]:
+    base = read_image(ROOT / "core/samples/content_house.png")
+    step = max(1, base.shape[1] // width)
+    base = base[::step, ::step]
+    vector = np.tile(np.float32([-1, 0, -1, 0]), base.shape[:2] + (1,))
+    for i in range(frames):
+        write_image(folder / f"f_{i + 1:04d}.png", np.roll(base, i, axis=1))
+        np.save(folder / f"v_{i + 1:04d}.npy", vector)
+    write_image(folder / "s.png", read_image(ROOT / "core/samples/style_mosaic.png"))
+    return [vector] * frames
+
+
+def animation_flicker(ns: argparse.Namespace) -> None:
+    from core.batch.chunks import boundary_pairs, plan_chunks
+    from core.batch.kinds import KINDS, available
+
+    if not available(KINDS["animate"]):
+        print("animation: `python -m core animate` is not in this build; flicker not measured")
+        return
+    from core.animation import motion
+
+    half = ns.frames // 2
+    variants = {"one chunk": (ns.frames, 0), "hard cut": (half, 0), f"overlap {ns.overlap}": (half + ns.overlap, ns.overlap)}
+    print(f"\nanimation: {ns.frames} frames panning 1 px/frame, {ns.size}px, {ns.steps} steps/frame, offline backbone")
+    print(f"{'chunks':12s} {'inside':>8s} {'boundary':>9s} {'ratio':>6s}  (mean flicker per frame pair, 0..1 units)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (chunk, overlap) in variants.items():
+            folder = Path(tmp) / name.replace(" ", "")
+            folder.mkdir()
+            vectors = _clip(folder, ns.frames, ns.size)
+            job = {"id": "anim", "kind": "animate", "frames": "f_*.png", "style": "s.png",
+                   "vectors": [f"v_{i + 1:04d}.npy" for i in range(ns.frames)], "out": "styled",
+                   "chunk": chunk, "overlap": overlap, "options": {"steps": ns.steps, "backbone": "offline"}}
+            (folder / "m.json").write_text(json.dumps({"jobs": [job]}))
+            plan = build_plan(load_manifest(folder / "m.json"))
+            results = run_local(plan, Reporter(len(plan.order), "local", io.StringIO(), io.StringIO()),
+                                BatchState(plan.manifest))
+            assert all(r.status == "succeeded" for r in results), [r.error for r in results]
+            out = [read_image(p) for p in sorted((folder / "styled").glob("frame_*.png"))]
+            flicker = [motion.flicker(out[t], out[t - 1], vectors[t], motion.reliability(vectors[t], vectors[t - 1]))
+                       for t in range(1, len(out))]
+            at = set(boundary_pairs(plan_chunks(ns.frames, chunk, overlap))) if chunk < ns.frames else {half - 1}
+            inside = float(np.mean([f for i, f in enumerate(flicker) if i not in at]))
+            boundary = float(np.mean([flicker[i] for i in sorted(at)]))
+            print(f"{name:12s} {inside:8.4f} {boundary:9.4f} {boundary / inside:6.2f}"
+                  + ("  (pair at the middle, no boundary)" if chunk >= ns.frames else ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--size", type=int, default=48)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--part", choices=("stylize", "animation", "all"), default="all")
+    ap.add_argument("--frames", type=int, default=12, help="animation: clip length")
+    ap.add_argument("--overlap", type=int, default=2, help="animation: frames shared by the two chunks")
     ns = ap.parse_args()
+    if ns.part in ("stylize", "all"):
+        stylize_jobs(ns)
+    if ns.part in ("animation", "all"):
+        animation_flicker(ns)
+
+
+def stylize_jobs(ns: argparse.Namespace) -> None:
     import ray
     import torch
 
