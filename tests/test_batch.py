@@ -245,3 +245,11 @@ def test_animation_runs_in_two_overlapping_chunks(ray_cluster, capsys, tmp_path)
     for i in range(1, 5):
         a, b = (read_image(folders[m] / f"frame_{i:04d}.png") for m in ("local", "ray"))
         assert np.abs(a - b).max() <= 1.01 / 255
+
+
+def test_cluster_address_errors_are_one_line(tmp_path, capsys):
+    manifest = _write_manifest(_inputs(tmp_path), JOBS)
+    assert main(["batch", str(manifest), "--ray", "127.0.0.1:1"]) == 2  # nothing listens: seconds, not minutes
+    assert "--ray 127.0.0.1:1: nothing answers there" in capsys.readouterr().err
+    assert main(["batch", str(manifest), "--ray", "auto", "--workers", "2"]) == 2
+    assert "--workers" in capsys.readouterr().err

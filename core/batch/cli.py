@@ -36,6 +36,9 @@ def run_batch(args: argparse.Namespace) -> int:
         raise UserError(f"--workers {args.workers}: must be 1 or more")
     if args.retries < 0:
         raise UserError(f"--retries {args.retries}: must be 0 or more")
+    if args.workers is not None and args.ray not in (None, "local"):
+        raise UserError(f"--workers: a joined Ray cluster ({args.ray}) runs as many jobs as its GPUs and CPUs "
+                        "allow; leave --workers out (it sizes local runs and the cluster a bare --ray starts)")
     if args.no_shared_storage and args.ray is None:
         raise UserError("--no-shared-storage: only means something with --ray")
     plan = build_plan(load_manifest(args.manifest))

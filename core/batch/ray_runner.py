@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -33,12 +34,25 @@ def connect(address: Optional[str], workers: Optional[int]) -> bool:
         ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     else:
+        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UserError(f"--ray {address}: cannot join that Ray cluster ({str(exc).splitlines()[0]}); "
                             "start it with `ray start --head` or check the address") from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, when nothing listens at HOST:PORT (Ray itself waits long)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UserError(f"--ray {address}: nothing answers there ({exc.strerror or exc}); start the cluster with "
+                        "`ray start --head` and give its address") from None
 
 
 def portable_key(path: Path, root: Path) -> str:
