@@ -99,6 +99,7 @@ def test_local_run_matches_the_single_commands_and_rerun_skips(local_run, capsys
     assert {p.name: (_sha(p), p.stat().st_mtime_ns) for p in out.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_ray_and_object_store_runs_give_the_same_outputs(local_run, ray_cluster, capsys, tmp_path):
     for flags in ([], ["--no-shared-storage"]):
         folder = _inputs(tmp_path / ("ns" if flags else "shared"))
