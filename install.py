@@ -6,6 +6,8 @@
   python3 install.py demo [--out DIR] set up if needed, then run the main job headless
   python3 install.py test [ARGS]      set up if needed, then run the whole test suite (ARGS go to pytest)
   python3 install.py package          build the extension zip into dist/
+  python3 install.py gui-check        install the add-on into a real Blender window (Xvfb, via
+                                      shared/tools/blender-gui; needs root) and click through it
   python3 install.py --uninstall      remove the add-on from those Blenders and delete .venv
 """
 from __future__ import annotations
@@ -381,6 +383,70 @@ def cmd_package(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- GUI check
+
+GUI_OUT = ROOT / "gui_check_out"
+DOCS = ROOT / "docs"
+GUI_ERROR_MARKERS = ("Traceback (most recent call last)", "Error: Python", "ModuleNotFoundError")
+
+
+def find_gui_tool(ns: argparse.Namespace) -> Path:
+    """shared/tools/blender-gui: --gui-tool, $ATELIER_BLENDER_GUI, or a shared/ folder above the project."""
+    candidates = [ns.gui_tool, os.environ.get("ATELIER_BLENDER_GUI")]
+    candidates += [str(parent / "shared" / "tools" / "blender-gui") for parent in ROOT.parents]
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    raise InstallError("gui-check needs shared/tools/blender-gui (a Blender window in an Xvfb chroot); "
+                       "pass --gui-tool PATH or set ATELIER_BLENDER_GUI")
+
+
+def gui_errors(output: str) -> list[str]:
+    """Lines of Blender's output that show a Python error (draw() errors included)."""
+    return [line for line in output.splitlines() if any(m in line for m in GUI_ERROR_MARKERS)]
+
+
+def cmd_gui_check(ns: argparse.Namespace, extra: list[str]) -> int:
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        raise InstallError("gui-check needs root (blender-gui builds a chroot and mounts into it); run it with sudo")
+    py = venv_python()
+    if not py.is_file():
+        raise InstallError(f"{py} does not exist: run `python3 install.py` first (the add-on's worker runs there)")
+    tool = find_gui_tool(ns)
+    zip_path = build_extension_zip()
+    say(f"built {zip_path}; preparing the Blender window chroot (about 6 min the first time)")
+    if subprocess.run(["bash", str(tool), "setup"], cwd=str(ROOT)).returncode != 0:
+        raise InstallError(f"{tool} setup failed (see above)")
+    # key presses and clicks go through XTest: one small Debian library in the chroot
+    xtest = ("test -e /usr/lib/x86_64-linux-gnu/libXtst.so.6 || DEBIAN_FRONTEND=noninteractive "
+             "apt-get install -y -qq --no-install-recommends libxtst6 >/dev/null")
+    if subprocess.run(["bash", str(tool), "shell"], input=xtest + "\n", text=True, cwd=str(ROOT)).returncode != 0:
+        raise InstallError("could not install libxtst6 into the Blender window chroot")
+    out = Path(ns.out).resolve() if ns.out != "demo_out" else GUI_OUT
+    args = ["--zip", str(zip_path), "--python", str(py.absolute()), "--out", str(out)]
+    if ns.docs:
+        args += ["--docs", str(DOCS)]
+    say(f"running the GUI check; screenshots go to {out}")
+    proc = subprocess.Popen(["bash", str(tool), "run", str(ROOT / "tests" / "gui" / "gui_check.py"), *args, *extra],
+                            cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:  # Blender's whole output is kept for the log; the check's own lines are shown
+        lines.append(line)
+        if line.startswith("GUI-CHECK"):
+            print(line.rstrip(), flush=True)
+    proc.wait()
+    output = "".join(lines)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "blender.log").write_text(output)
+    errors = gui_errors(output)
+    if errors or "GUI-CHECK PASS" not in output:
+        what = errors[0] if errors else next((l for l in output.splitlines() if "GUI-CHECK FAIL" in l),
+                                             f"Blender exited with code {proc.returncode}")
+        raise InstallError(f"GUI check failed: {what.strip()} (full log: {out / 'blender.log'})")
+    say("GUI check passed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="install.py", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -389,8 +455,10 @@ def main(argv: list[str] | None = None) -> int:
         epilog="commands:\n  setup (default)  create/repair .venv and install the add-on into Blender 4.2+\n"
                "  demo             set up if needed, then run the whole product headless (--out DIR)\n"
                "  test             set up if needed, then run the test suite (extra arguments go to pytest)\n"
-               "  package          build the extension zip into dist/")
-    parser.add_argument("command", nargs="?", default="setup", choices=["setup", "demo", "test", "package"])
+               "  package          build the extension zip into dist/\n"
+               "  gui-check        click through the add-on in a real Blender window (root; --docs updates docs/)")
+    parser.add_argument("command", nargs="?", default="setup",
+                        choices=["setup", "demo", "test", "package", "gui-check"])
     parser.add_argument("--out", default="demo_out", help="demo: output folder (default: ./demo_out)")
     parser.add_argument("--blender", action="append", metavar="PATH",
                         help="Blender executable to install into (repeatable; default: search the usual places)")
@@ -400,12 +468,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--download-weights", action="store_true",
                         help="also download torchvision's VGG19 ImageNet weights into torch's cache")
     parser.add_argument("--recreate", action="store_true", help="delete and rebuild .venv")
+    parser.add_argument("--gui-tool", metavar="PATH", help="gui-check: the blender-gui tool (default: shared/tools)")
+    parser.add_argument("--docs", action="store_true", help="gui-check: also refresh the README's screenshots in docs/")
     parser.add_argument("--uninstall", action="store_true",
                         help="remove the add-on from the Blenders found (or --blender) and delete .venv and dist/")
     ns, extra = parser.parse_known_args(argv)
     if ns.command not in ("test", "demo") and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
-    handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test, "package": cmd_package}[ns.command]
+    handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test, "package": cmd_package,
+               "gui-check": cmd_gui_check}[ns.command]
     try:
         return handler(ns, extra)
     except InstallError as exc:

@@ -8,6 +8,7 @@ headless Blender can drive them: it has no timers and no modal operators.
 from __future__ import annotations
 
 import os
+import time
 from typing import Iterator, Optional
 
 import bpy
@@ -59,15 +60,9 @@ def _result_settings(context) -> jobs.ResultSettings:
     return jobs.ResultSettings(float_buffer=s.result_float, store=s.store)
 
 
-def _checkpoint_dir() -> str:
-    """Where trained texture models are kept: next to the .blend, else the add-on's user folder."""
-    if bpy.data.filepath:
-        return os.path.join(os.path.dirname(bpy.data.filepath), "atelier_models")
-    from . import compat
-    folder = compat.extension_user_dir(prefs.ADDON_ID, "models")
-    if folder:
-        return folder
-    return os.path.join(bpy.utils.user_resource("DATAFILES", path="neural_atelier"), "models")
+def _checkpoint_dir(context) -> str:
+    """Where trained texture models are kept: the preferences' models folder."""
+    return prefs.models_dir(prefs.get(context))
 
 
 def _safe_file_name(name: str) -> str:
@@ -113,6 +108,18 @@ def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[jobs.J
         scene.frame_set(current)
 
 
+def progress_line(step: int, total: int, elapsed: float) -> str:
+    """The short line under the progress bar: 'Step 12/40 · ~0:35 left' (the details, job name and
+    losses, go to the status bar)."""
+    if total <= 0 or step <= 0:
+        return "Starting…"
+    line = f"Step {step}/{total}"
+    if step < total and elapsed > 1.0:
+        left = int(round(elapsed * (total - step) / step))
+        line += f" · ~{left // 60}:{left % 60:02d} left"
+    return line
+
+
 # ---------------------------------------------------------------- the modal base
 
 class _JobOperator:
@@ -123,6 +130,9 @@ class _JobOperator:
     _timer = None
     _runner: Optional[jobs.JobRunner] = None
     _space = None
+    _final_size: Optional[tuple[int, int]] = None  # result size, so the live preview keeps one size
+    _job_started = 0.0
+    _job_seen = None
 
     def make_jobs(self, context) -> Iterator[jobs.Job]:
         raise NotImplementedError
@@ -169,7 +179,7 @@ class _JobOperator:
             return {"CANCELLED"}
         wm.atelier_running = True
         wm.atelier_progress = 0.0
-        wm.atelier_status = self._runner.status
+        wm.atelier_status = progress_line(0, 0, 0.0)
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -186,7 +196,10 @@ class _JobOperator:
         had_preview = runner.previews_shown
         state = runner.tick()
         wm.atelier_progress = runner.progress
-        wm.atelier_status = runner.status
+        if runner.job is not self._job_seen:  # a new job of a chain: the time left starts afresh
+            self._job_seen, self._job_started = runner.job, time.monotonic()
+        wm.atelier_status = progress_line(getattr(runner, "step", 0), getattr(runner, "total", 0),
+                                           time.monotonic() - self._job_started)
         if state == "running":
             context.workspace.status_text_set(f"Atelier: {runner.status}  (Esc cancels)")
             if runner.previews_shown != had_preview and runner.preview is not None:
@@ -243,6 +256,7 @@ class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
 
     def make_jobs(self, context):
         self._source = _editor_image(context, self.image_name)
+        self._final_size = tuple(self._source.size)
         yield jobs.prepare_stylize_image(self._source, _styles(context), _style_options(context),
                                          result=_result_settings(context))
 
@@ -264,6 +278,7 @@ class ATELIER_OT_stylize_node(_JobOperator, bpy.types.Operator):
 
     def make_jobs(self, context):
         node = _image_node(context, self.material, self.node)
+        self._final_size = tuple(node.image.size)
         yield jobs.prepare_stylize_image(node.image, _styles(context), _style_options(context), node=node,
                                          result=_result_settings(context))
 
@@ -277,6 +292,8 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
         s = _settings(context)
         scene = context.scene
         styles, options = _styles(context), _style_options(context)
+        pct = scene.render.resolution_percentage / 100
+        self._final_size = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
         if s.animation:
             out_dir = bpy.path.abspath(s.output_dir)
             if not out_dir:
@@ -303,7 +320,8 @@ class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
         s = _settings(context)
         node = _image_node(context, self.material, self.node) if (self.from_node or self.material) else None
         image = node.image if node is not None else _editor_image(context, self.image_name)
-        dest = os.path.join(_checkpoint_dir(), _safe_file_name(image.name) + ".pt")
+        dest = os.path.join(_checkpoint_dir(context), _safe_file_name(image.name) + ".pt")
+        self._final_size = (s.texture_width, s.texture_height)
         base, n = dest[:-3], 1
         while os.path.exists(dest):
             dest, n = f"{base}_{n}.pt", n + 1
@@ -311,6 +329,12 @@ class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
                                          generate={"width": s.texture_width, "height": s.texture_height,
                                                    "seed": s.texture_seed, "tileable": True},
                                          result=_result_settings(context))
+
+    def finished(self, context, images):
+        # the generated texture (colour map first), in the Image Editor the run started from
+        shown = [im for im in images if im.colorspace_settings.name != "Non-Color"] or images
+        if shown:
+            self._show_in_editor(context, shown[0])
 
     def _report_info(self, job):
         if job.kind == "texture_train" and job.info.get("checkpoint"):
@@ -331,6 +355,7 @@ class ATELIER_OT_generate_texture(_JobOperator, bpy.types.Operator):
         node = _image_node(context, self.material, self.node) if (self.to_node or self.material) else None
         if not s.checkpoint:
             raise jobs.JobError("no texture model yet: train one first (or choose a .pt file)")
+        self._final_size = (s.texture_width, s.texture_height)
         yield jobs.prepare_texture_generate(s.checkpoint, s.texture_width, s.texture_height, seed=s.texture_seed,
                                             node=node, result=_result_settings(context))
 
