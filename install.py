@@ -132,14 +132,32 @@ def read_stamp() -> dict | None:
         return None
 
 
-def env_is_healthy(torch_index: str | None, check_index: bool) -> bool:
+def env_problem(torch_index: str | None, check_index: bool) -> str:
+    """Why .venv cannot be used as it is ('' when it is healthy)."""
     stamp = read_stamp()
-    if not venv_python().is_file() or not stamp or stamp.get("packages") != TORCH + BASE + DEV:
-        return False
+    if not venv_python().is_file():
+        return f"{venv_python()} does not exist"
+    if not stamp:
+        return "it was not finished (no install stamp)"
+    if stamp.get("packages") != TORCH + BASE + DEV:
+        return "the package list changed"
     if check_index and stamp.get("torch_index") != torch_index:
-        return False
+        return f"it has another torch build ({stamp.get('torch_index') or 'PyPI'}, wanted {torch_index or 'PyPI'})"
     probe = subprocess.run([str(venv_python()), "-c", PROBE], capture_output=True, text=True, cwd=tempfile.gettempdir())
-    return probe.returncode == 0
+    if probe.returncode != 0:
+        return "it does not import: " + last_error_line(probe.stderr)
+    return ""
+
+
+def last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+def missing_system_library(error: str) -> str | None:
+    """The shared library named in an import error ('libGL.so.1: cannot open shared object file'), if any."""
+    m = re.search(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", error)
+    return m.group(1) if m else None
 
 
 def pip(args: list[str]) -> None:
@@ -160,8 +178,15 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
     """Create or repair .venv; fast when it is already healthy. `strict_index` rebuilds torch when
     the environment was made for another torch build (setup); test and demo take any healthy one."""
     index, why = choose_torch_index(ns)
-    if not ns.recreate and env_is_healthy(index, check_index=strict_index):
+    problem = "" if ns.recreate else env_problem(index, check_index=strict_index)
+    if not ns.recreate and not problem:
         return venv_python()
+    library = missing_system_library(problem)
+    if library:  # reinstalling the packages cannot fix this
+        raise InstallError(f"{VENV} cannot import its packages because the system library {library} is missing; "
+                           f"install it with your package manager (e.g. apt-file search {library}) and run again")
+    if problem:
+        say(f"{VENV} needs repair: {problem}")
     if ns.recreate and VENV.exists():
         say(f"removing {VENV}")
         shutil.rmtree(VENV)
@@ -184,8 +209,11 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
     link_core(py)
     probe = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True, cwd=tempfile.gettempdir())
     if probe.returncode != 0:
-        raise InstallError(f"the environment was installed but does not import:\n{probe.stderr.strip()[-2000:]}\n"
-                           "Run `python3 install.py --recreate`.")
+        error = last_error_line(probe.stderr)
+        library = missing_system_library(error)
+        hint = (f"install the system library {library} with your package manager" if library
+                else "run `python3 install.py --recreate`")
+        raise InstallError(f"the environment was installed but does not import ({error}); {hint}")
     STAMP.write_text(json.dumps({"packages": TORCH + BASE + DEV, "torch_index": index}))
     say(f"environment ready: {py}")
     return py
@@ -328,15 +356,22 @@ def install_into_blenders(ns: argparse.Namespace, py: Path) -> None:
             "`python3 install.py demo` runs everything headless through PyPI's bpy meanwhile.")
         return
     zip_path = build_extension_zip()
+    installed, skipped = [], []
     for exe in blenders:
         version = blender_version(exe)
         if version is None or version < MIN_BLENDER:
-            say(f"skipping {exe}: Blender {'.'.join(map(str, version)) if version else '?'} "
-                f"(the add-on needs {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer)")
+            found = "its version could not be read" if version is None else f"it is Blender {version[0]}.{version[1]}"
+            say(f"skipping {exe}: {found}; the add-on needs Blender {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer")
+            skipped.append(str(exe))
             continue
         ok, last = run_addon_script(exe, addon_script("install", str(zip_path), str(py)))
         say(f"{'installed into' if ok else 'FAILED for'} Blender {version[0]}.{version[1]} at {exe}"
             + ("" if ok else f": {last}"))
+        if ok:
+            installed.append(str(exe))
+    if skipped:
+        say(f"installed into {len(installed)} Blender(s); skipped {len(skipped)} too old or unreadable: "
+            + ", ".join(skipped))
 
 
 def uninstall(ns: argparse.Namespace) -> int:
@@ -481,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         return handler(ns, extra)
     except InstallError as exc:
         print(f"[atelier] error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. a read-only project folder: one line, no traceback
+        where = exc.filename or ROOT
+        print(f"[atelier] error: cannot write {where}: {exc.strerror or exc}; run install.py from a folder you "
+              "can write to (or fix its permissions)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("[atelier] interrupted", file=sys.stderr)
