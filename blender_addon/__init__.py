@@ -35,6 +35,8 @@ _registered: list = []
 
 def missing_requirement() -> tuple[str, ...]:
     """Short lines saying what this Blender lacks, or () when nothing is missing."""
+    if bpy.app.version < bl_info["blender"]:
+        return ("Needs Blender 4.2 or newer", f"This is Blender {bpy.app.version_string.split()[0]}")
     if importlib.util.find_spec("numpy") is None:
         return MISSING_NUMPY
     return ()
@@ -44,8 +46,7 @@ def register() -> None:
     problem = missing_requirement()
     if problem:
         # one line in the console, one panel in the Image Editor; nothing that would need numpy
-        print("Neural Atelier: this Blender's Python has no numpy; use a blender.org build "
-              "(it bundles numpy) or install numpy for Blender's Python")
+        print(f"Neural Atelier: {problem[0]}: {' '.join(problem[1:])}")
         ui.ATELIER_PT_missing.problem = problem
         classes = (prefs.AtelierPreferences, ui.ATELIER_PT_missing)
     else:

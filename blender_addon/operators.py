@@ -270,7 +270,8 @@ class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
 
 
 class ATELIER_OT_stylize_node(_JobOperator, bpy.types.Operator):
-    """Stylize the active Image Texture node's image; the result is a new image linked into the node"""
+    """Stylize the active Image Texture node's image. The node gets the new image; the old one is kept
+    (with a fake user), so you can switch back"""
     bl_idname = "atelier.stylize_node"
     bl_label = "Stylize texture"
     material: StringProperty(options={"SKIP_SAVE"})

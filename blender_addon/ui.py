@@ -188,12 +188,14 @@ class ATELIER_PT_shader_editor(_AtelierSidebar, bpy.types.Panel):
 
 
 class ATELIER_PT_render(bpy.types.Panel):
+    """Render properties: near the top and open, with only what a render stylize needs; the
+    engine options sit in a closed sub-panel."""
     bl_idname = "ATELIER_PT_render"
     bl_label = "Neural Atelier"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "render"
-    bl_order = 1  # right after the render engine's own panels' first ones, and open
+    bl_order = -1  # before the render engine's panels (Sampling ...), right under the engine choice
 
     def draw_header(self, context):
         self.layout.label(icon="BRUSH_DATA")
@@ -204,10 +206,23 @@ class ATELIER_PT_render(bpy.types.Panel):
         busy = draw_progress(layout, context)
         draw_style(layout, s)
         draw_object_styles(layout, context, s)
-        draw_engine(layout, s, tileable=False)
-        draw_results(layout, s)
         draw_render_source(layout, s)
         draw_run(layout, "atelier.stylize_render", enabled=not busy, icon="RENDER_STILL")
+
+
+class ATELIER_PT_render_options(bpy.types.Panel):
+    bl_idname = "ATELIER_PT_render_options"
+    bl_label = "Options"
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_parent_id = "ATELIER_PT_render"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        s = context.scene.atelier
+        draw_engine(self.layout, s, tileable=False)
+        draw_results(self.layout, s)
 
 
 class ATELIER_PT_missing(_AtelierSidebar, bpy.types.Panel):
@@ -223,4 +238,4 @@ class ATELIER_PT_missing(_AtelierSidebar, bpy.types.Panel):
             col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
 
 
-classes = (ATELIER_PT_image_editor, ATELIER_PT_shader_editor, ATELIER_PT_render)
+classes = (ATELIER_PT_image_editor, ATELIER_PT_shader_editor, ATELIER_PT_render, ATELIER_PT_render_options)

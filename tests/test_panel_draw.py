@@ -247,6 +247,8 @@ def test_render_panel_explains_per_object_styles(addon, scene):
     assert find(items, "label", text="Pass Index picks the style")
     assert find(items, "prop", "use_pass_object_index"), "no way to turn on the Object Index pass"
     assert find(items, "operator", "atelier.style_remove") and find(items, "prop", "output_dir")
+    options = draw(ui.ATELIER_PT_render_options, _context(scene))
+    assert find(options, "prop", "strength") and not find(options, "prop", "tileable")
 
 
 def test_preferences_draw_and_missing_numpy_panel(addon, scene):
@@ -271,3 +273,14 @@ def test_worker_python_survives_disable_enable(addon, tmp_path):
     p = prefs.get()
     assert p.worker_python == python and p.models_folder == str(tmp_path / "models")
     assert prefs.models_dir(p) == str(tmp_path / "models")
+
+
+def test_missing_numpy_is_one_clear_line(addon, monkeypatch):
+    import importlib.util
+
+    import blender_addon
+
+    assert blender_addon.missing_requirement() == ()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numpy" else real(name, *a))
+    assert blender_addon.missing_requirement()[0] == "numpy is missing"

@@ -102,8 +102,12 @@ class Check:
         if self.args.docs and crop is not None:
             x, y, w, h = (int(v) for v in crop)
             top = self.window().height - (y + h)
-            doc = os.path.join(self.args.docs, name + ".png")
-            subprocess.run(["convert", path, "-crop", f"{w}x{h}+{x}+{top}", "+repage", "-strip", doc], check=True)
+            # narrow panels stay crisp PNGs; wide editor views become JPGs 900 px wide (README size)
+            wide = w > 400
+            doc = os.path.join(self.args.docs, name + (".jpg" if wide else ".png"))
+            resize = ["-resize", "900x>", "-quality", "85"] if wide else []
+            subprocess.run(["convert", path, "-crop", f"{w}x{h}+{x}+{top}", "+repage", *resize, "-strip", doc],
+                           check=True)
             self.docs.append(doc)
         return path
 

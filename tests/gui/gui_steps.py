@@ -9,7 +9,7 @@ import time
 import bpy
 
 MODULE = "bl_ext.user_default.neural_atelier"
-PANELS = ("ATELIER_PT_image_editor", "ATELIER_PT_shader_editor", "ATELIER_PT_render")
+PANELS = ("ATELIER_PT_image_editor", "ATELIER_PT_shader_editor", "ATELIER_PT_render", "ATELIER_PT_render_options")
 SAMPLES = os.path.join(os.getcwd(), "core", "samples")
 JOB_TIMEOUT = 600.0
 state: dict = {}
@@ -105,6 +105,7 @@ def build_scene(check):
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.samples = 8
+    scene.cycles.use_denoising = False  # Debian's Blender has no OpenImageDenoise
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 240, 160, 100
     scene.view_layers[0].use_pass_object_index = True
     texture = pixels.write_new_image("Bricks", demo.brick_texture(128), kind="color")
@@ -115,6 +116,7 @@ def build_scene(check):
     node.name, node.image, node.location = "Brick Texture", texture, (-400, 300)
     material.node_tree.links.new(node.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"])
     cube = bpy.data.objects["Cube"]
+    cube.data.materials.clear()
     cube.data.materials.append(material)
     with check.override(area_of(check, "VIEW_3D"), "WINDOW"):
         bpy.ops.mesh.primitive_uv_sphere_add(radius=0.7, location=(1.6, -1.4, 0.2))
