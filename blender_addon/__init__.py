@@ -32,6 +32,7 @@ import bpy  # noqa: E402
 
 from . import prefs, props, ui  # noqa: E402
 
+MIN_BLENDER = (4, 2, 0)  # bl_info is not there when Blender loads this as an extension
 # Debian's and some other distribution Blenders come without numpy; the job code needs it.
 MISSING_NUMPY = ("numpy is missing", "Use a blender.org build", "(it bundles numpy)")
 _registered: list = []
@@ -39,7 +40,7 @@ _registered: list = []
 
 def missing_requirement() -> tuple[str, ...]:
     """Short lines saying what this Blender lacks, or () when nothing is missing."""
-    if bpy.app.version < bl_info["blender"]:
+    if bpy.app.version < MIN_BLENDER:
         return ("Needs Blender 4.2 or newer", f"This is Blender {bpy.app.version_string.split()[0]}")
     if importlib.util.find_spec("numpy") is None:
         return MISSING_NUMPY

@@ -284,3 +284,20 @@ def test_missing_numpy_is_one_clear_line(addon, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numpy" else real(name, *a))
     assert blender_addon.missing_requirement()[0] == "numpy is missing"
+
+
+def test_preview_resize_keeps_corners_and_size(addon):
+    from blender_addon import pixels
+
+    small = np.zeros((3, 4, 4), np.float32)
+    small[0, 0] = 1.0
+    big = pixels.resize_rgba(small, 8, 6)
+    assert big.shape == (6, 8, 4) and big[0, 0, 0] == 1.0 and big[-1, -1, 0] == 0.0
+    image = bpy.data.images.new("preview-test", 8, 6, alpha=True)
+    try:
+        pixels.replace_pixels(image, small, keep_size=True)
+        assert tuple(image.size) == (8, 6)
+        pixels.replace_pixels(image, small)
+        assert tuple(image.size) == (4, 3)
+    finally:
+        bpy.data.images.remove(image)
