@@ -177,7 +177,7 @@ def main() -> None:
             ok = "MEETS target" if d <= ref[0] and e >= ref[1] else ""
             print(f"  {m:10s} Δdist {d - ref[0]:+5.2f}  Δedge {e - ref[1]:+5.3f}  time ×{s / ref[2]:7.1f}  {ok}")
     sheet = Path(args.out) / f"style_quality_{args.size}.png"
-    save_sheet(sheet, sheet_rows, ["content", "style", *names])
+    save_sheet(sheet, sheet_rows, ["input", "style", *names])
     print(f"\ncontact sheet: {sheet}")
 
 
