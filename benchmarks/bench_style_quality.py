@@ -74,7 +74,12 @@ def engine_stylizer(backbone: str, steps: int | None, size: int) -> Stylizer:
 
     def run(content: np.ndarray, style: np.ndarray) -> np.ndarray:
         opts = StyleOptions(backbone=backbone, steps=steps, weights=weights, device="cpu")
-        return np.asarray(stylize(content, style, opts), np.float32)[..., :3]
+        result = stylize(content, style, opts)
+        image = getattr(result, "image", result)  # StyleResult since engine's split, an array before
+        used = getattr(result, "backbone", backbone)
+        if used != backbone:
+            raise RuntimeError(f"engine ran on the {used} backbone, asked for {backbone}")
+        return np.asarray(image, np.float32)[..., :3]
 
     return run
 
