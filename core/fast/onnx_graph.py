@@ -81,6 +81,8 @@ class QuantizedGraph:
                 self.quant[nd.output[0]] = (float(s), int(z), int(info.min), int(info.max))
             self.nodes.append(_Node(nd.op_type, inputs, list(nd.output), attrs))
         self.output_names = [alias.get(n, n) for n in self.output_names]
+        if not fake_quant:
+            self._fuse_variances()
         used = {n for nd in self.nodes for n in nd.inputs}
         # After which node each activation is last read, so it can be freed (large images).
         last_use: dict[str, int] = {}
@@ -100,6 +102,35 @@ class QuantizedGraph:
         self.record: Optional[list[torch.Tensor]] = None
         self.replay: Optional[list[torch.Tensor]] = None
 
+    def _fuse_variances(self) -> None:
+        """Instance norm is exported as mean=GAP(x); d=x-mean; var=GAP(d*d): three full-size passes.
+        Replace the Sub/Mul/GAP chain by one 'Variance' node over x (same value, same pool order)."""
+        producer = {o: nd for nd in self.nodes for o in nd.outputs}
+        readers: dict[str, int] = {}
+        for nd in self.nodes:
+            for n in set(nd.inputs):
+                readers[n] = readers.get(n, 0) + 1
+        dropped: set[int] = set()
+        for nd in self.nodes:
+            if nd.op != "GlobalAveragePool":
+                continue
+            square = producer.get(nd.inputs[0])
+            if square is None or square.op != "Mul" or square.inputs[0] != square.inputs[1]:
+                continue
+            diff = producer.get(square.inputs[0])
+            if diff is None or diff.op != "Sub" or readers.get(diff.outputs[0]) != 1 \
+                    or readers.get(square.outputs[0]) != 1:
+                continue
+            x, mean = diff.inputs
+            source = producer.get(mean)
+            if source is not None and source.op == "Reshape":
+                source = producer.get(source.inputs[0])
+            if source is None or source.op != "GlobalAveragePool" or source.inputs[0] != x:
+                continue
+            nd.op, nd.inputs = "Variance", [x]
+            dropped |= {id(diff), id(square)}
+        self.nodes = [nd for nd in self.nodes if id(nd) not in dropped]
+
     def to(self, device: torch.device) -> "QuantizedGraph":
         if device != self.device:
             self.consts = {k: v.to(device) for k, v in self.consts.items()}
@@ -117,11 +148,14 @@ class QuantizedGraph:
         pool_index = 0
         for i, nd in enumerate(self.nodes):
             args = [env[n] if n else None for n in nd.inputs]
-            if nd.op == "GlobalAveragePool":
+            if nd.op in ("GlobalAveragePool", "Variance"):
+                dims = tuple(range(2, args[0].dim()))
                 if self.replay is not None:
                     out = self.replay[pool_index]
+                elif nd.op == "Variance":
+                    out = args[0].var(dim=dims, unbiased=False, keepdim=True)
                 else:
-                    out = args[0].mean(dim=tuple(range(2, args[0].dim())), keepdim=True)
+                    out = args[0].mean(dim=dims, keepdim=True)
                 if self.record is not None:
                     self.record.append(out)
                 pool_index += 1
