@@ -17,6 +17,7 @@ from ..errors import CancelToken, UserError
 from ..progress import Progress, ProgressCallback
 from .augment import diff_augment
 from .checkpoint import Checkpoint, load_checkpoint
+from .colour import colour_stats
 from .generation import autocast_for, render
 from .losses import d_loss, g_loss
 from .maps import exemplar_sha256, prepare_exemplars, preview_rgb
@@ -115,10 +116,10 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
                             f"(sha256 {sha[:12]}… vs {prev.exemplar_sha256[:12]}…)")
         if prev.step >= options.steps:
             raise UserError(f"resume: the checkpoint already has {prev.step} steps; ask for more than that (steps)")
-    if options.model != "optim" and options.patch > min(h, w):
+    if options.model in ("psgan", "dcgan") and options.patch > min(h, w):
         raise UserError(f"patch: {options.patch} is larger than the exemplar ({w}x{h}); use a patch of at most "
                         f"{min(h, w)} or a larger exemplar")
-    if options.model == "optim":
+    if options.model in ("optim", "patches"):
         return _store_exemplar(stack, infos, sha, options, progress)
 
     device = pick_device(options.device)
@@ -195,6 +196,7 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
         "discriminator": _cpu_state(d),
         "opt_g": _cpu_state(opt_g),
         "opt_d": _cpu_state(opt_d),
+        **colour_stats(stack, infos),  # generation matches the exemplar's colours (no hue drift)
     }
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h),
                       step=options.steps, state=state, train_seconds=seconds, losses={"d": ld_v, "g": lg_v})
@@ -209,9 +211,10 @@ def _preview(ema: nn.Module, options: TrainOptions, channels: int, infos, device
 
 def _store_exemplar(stack: np.ndarray, infos, sha: str, options: TrainOptions,
                     progress: ProgressCallback | None) -> Checkpoint:
-    """'optim' needs no training: the checkpoint carries the exemplar, and generate() optimises against it."""
+    """'patches' and 'optim' need no training: the checkpoint carries the exemplar (float32 tensor, loaded
+    with weights_only=True) and generate() synthesises from it."""
     h, w, _ = stack.shape
-    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).half()}
+    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).float()}
     if progress is not None:
         progress(Progress(1, 1, {}, "store", preview_rgb(stack, infos)))
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h), step=0,
