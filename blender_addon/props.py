@@ -53,6 +53,7 @@ class AtelierSettings(bpy.types.PropertyGroup):
     output_dir: StringProperty(name="Output folder", subtype="DIR_PATH", default="//atelier_frames/")
     # textures
     texture_model: EnumProperty(name="Model", items=[
+        ("patches", "Patch synthesis", "Default: crisp, tileable, no training (patch-based texture optimisation)"),
         ("psgan", "PSGAN (tileable)", "Periodic spatial GAN"), ("dcgan", "DCGAN baseline", ""),
         ("optim", "No training", "Optimise pixels directly")])
     train_steps: IntProperty(name="Training steps", default=1500, min=1)

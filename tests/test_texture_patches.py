@@ -80,3 +80,20 @@ def test_psgan_keeps_a_grey_exemplar_grey():
     out = generate(ck, 48, 48, seed=1)
     assert np.abs(out - out.mean(2, keepdims=True)).max() < 0.02
     assert abs(out.mean() - grey.mean()) < 0.05
+
+
+def test_dcgan_seeds_give_different_textures():
+    """EMA weights get their own batch-norm statistics, so eval-mode outputs keep the batch's variety."""
+    from core.texture.generation import load_generator
+
+    ck = train(stones(48), TrainOptions(model="dcgan", steps=6, patch=32, batch=4, preview_every=0))
+    g = load_generator(ck, torch.device("cpu"))
+    z = g.sample_latent(16, torch.Generator().manual_seed(0), "cpu")
+    with torch.no_grad():
+        spread_eval = float(g(z).std(0).mean())
+        g.train()
+        spread_batch = float(g(z).std(0).mean())
+        g.eval()
+    assert spread_eval > 0.6 * spread_batch
+    a, b = (generate(ck, 32, 32, seed=s, tileable=False) for s in (0, 1))
+    assert np.abs(a - b).mean() > 0.02

@@ -30,7 +30,8 @@ MIN_LEVEL_SIDE = 16  # the coarsest exemplar level keeps at least this many pixe
 
 @dataclass(frozen=True)
 class PatchSettings:
-    patch: int = 8  # patch side at every scale but the coarsest, pixels
+    patch: int = 8  # patch side of the last rounds at every scale but the coarsest, pixels
+    large_patch: int = 16  # patch side of the first rounds there: keeps whole structures (bricks) coherent
     coarse_patch: int = 8  # patch side at the coarsest scale: large enough to carry the layout
     stride: int = 4  # output patch spacing; patch/stride squared votes per pixel
     levels: int = 3  # pyramid levels (the exemplar at full, 1/2, 1/4 size)
@@ -227,27 +228,34 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
     iters = iters[-levels:]
     coords, prev, prev_hw = None, None, None
     for lvl, (img, (h, w)) in enumerate(zip(pyramid, sizes)):
-        patch = settings.coarse_patch if lvl == 0 else settings.patch
-        stride = max(1, settings.stride * patch // settings.patch)
-        ex = _Exemplar(img, weights, patch, settings.pca_dims)
+        if lvl == 0:
+            plan = [settings.coarse_patch] * iters[0]
+        else:
+            large = math.ceil(iters[lvl] / 2) if settings.large_patch > settings.patch else 0
+            plan = [settings.large_patch] * large + [settings.patch] * (iters[lvl] - large)
+        plan = [p for p in plan if p <= min(img.shape[-2:]) - 2] or [settings.patch]
+        exs = {p: _Exemplar(img, weights, p, settings.pca_dims) for p in sorted(set(plan))}
+        ex = exs[plan[0]]
         if coords is None:
-            coords = _random_layout(ex, h, w, patch, gen).to(device)
+            coords = _random_layout(ex, h, w, plan[0], gen).to(device)
         else:
             coords = _upsample_coords(coords, prev, ex, prev_hw[0], prev_hw[1], h, w)
         current = ex.flat[coords].T.reshape(ex.c, h, w)
-        penalty = None
-        scale = float(ex.desc.var(0).sum()) * 2  # typical squared distance between two exemplar patches
-        for _ in range(iters[lvl]):
+        penalty, penalty_patch = None, None
+        for patch in plan:
             if check is not None:
                 check()
+            ex = exs[patch]
+            stride = max(1, settings.stride * patch // settings.patch)
+            scale = float(ex.desc.var(0).sum()) * 2  # typical squared distance between two exemplar patches
             shift = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=gen))
             canvas = _Canvas(h, w, patch, stride, shift, device)
             q = ex.describe(current if settings.match_average else ex.flat[coords].T.reshape(ex.c, h, w),
                             canvas.ys, canvas.xs)
-            idx, dist = _match(ex, q, penalty, settings.chunk)
+            idx, dist = _match(ex, q, penalty if penalty_patch == patch else None, settings.chunk)
             src = canvas.sources(ex, idx)
             if settings.occurrence > 0:
-                penalty = _occurrence_penalty(ex, src, settings.occurrence, scale)
+                penalty, penalty_patch = _occurrence_penalty(ex, src, settings.occurrence, scale), patch
             # Kwatra's robust weights: |d|^(0.8-2), so outlier patches pull less on the average
             weight = (dist / scale + 1e-3).pow(-0.6)
             current = canvas.vote(ex, src, weight)
