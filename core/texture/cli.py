@@ -24,20 +24,20 @@ CHECKPOINT_EXTENSIONS = (".pt", ".pth", ".ckpt")
 
 
 def register(subparsers) -> None:
-    tex = subparsers.add_parser("texture", help="train a tileable texture GAN on one exemplar, or generate from one")
+    tex = subparsers.add_parser("texture", help="make a texture model from one exemplar (patch synthesis or a GAN), or generate from one")
     sub = tex.add_subparsers(dest="texture_command", metavar="{train,generate}", parser_class=type(tex))
     sub.required = True
 
     t = sub.add_parser("train", help="train on EXEMPLAR (plus more maps of the same PBR set)")
     t.add_argument("exemplars", nargs="+", metavar="EXEMPLAR", help="image(s); several files = one PBR set")
     t.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="checkpoint to write")
-    t.add_argument("--steps", type=int, default=None, help="training steps in total (default 1500)")
+    t.add_argument("--steps", type=int, default=None, help="GAN training steps in total (default 1500)")
     t.add_argument("--patch", type=int, default=None, help="training crop size in pixels (default 64)")
     t.add_argument("--batch", type=int, default=None, help="crops per step (default 8)")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4)")
     t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     t.add_argument("--device", default=None, choices=DEVICE_CHOICES, help="default auto: CUDA, then MPS, then CPU")
-    t.add_argument("--model", default=None, choices=MODELS, help="psgan (default), dcgan (seed baseline), optim")
+    t.add_argument("--model", default=None, choices=MODELS, help="patches (default: patch synthesis, no training), psgan, dcgan (seed baseline), optim")
     t.add_argument("--names", default=None, metavar="A,B,…",
                    help="map names, one per file, e.g. albedo,normal,roughness (default: guessed from file names)")
     t.add_argument("--resume", default=None, metavar="MODEL.pt", help="continue training this checkpoint")
@@ -134,7 +134,7 @@ def train_to_file(args: argparse.Namespace, progress: ProgressCallback | None = 
     summary = {
         "command": "texture train", "output": str(out), "model": ck.model, "steps": ck.step, "patch": options.patch,
         "device": str(device), "seconds": round(seconds, 3),
-        "it_per_s": round(done / seconds, 3) if seconds > 0 and ck.model != "optim" else None,
+        "it_per_s": round(done / seconds, 3) if seconds > 0 and ck.model not in ("optim", "patches") else None,
         "maps": [{"name": m.name, "kind": m.kind, "channels": m.channels, "file": str(p)} for m, p in zip(ck.maps, paths)],
         "exemplar_size": list(ck.exemplar_size), "exemplar_sha256": ck.exemplar_sha256,
         "losses": {k: round(v, 5) for k, v in ck.losses.items()},
