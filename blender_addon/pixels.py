@@ -174,12 +174,33 @@ def write_new_image(name: str, arr: np.ndarray, *, kind: str = "color", float_bu
     return image
 
 
-def replace_pixels(image: bpy.types.Image, arr: np.ndarray) -> None:
-    """Overwrite an image the ADD-ON owns (the live preview), resizing as needed."""
+def resize_rgba(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of an HxWx4 float32 array (pixel centres aligned); for previews only."""
+    h, w = arr.shape[:2]
+    if (w, h) == (width, height):
+        return arr
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(n_out, dtype=np.float32) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(pos).astype(np.int64)
+        return lo, np.minimum(lo + 1, n_in - 1), (pos - lo).astype(np.float32)
+
+    y0, y1, fy = axis(height, h)
+    x0, x1, fx = axis(width, w)
+    rows = arr[y0] * (1 - fy)[:, None, None] + arr[y1] * fy[:, None, None]
+    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+def replace_pixels(image: bpy.types.Image, arr: np.ndarray, keep_size: bool = False) -> None:
+    """Overwrite an image the ADD-ON owns (the live preview). The image is resized to the array,
+    or with keep_size the array is resampled to the image."""
     rgba = to_rgba(arr)
     h, w = rgba.shape[:2]
     if tuple(image.size) != (w, h):
-        image.scale(w, h)
+        if keep_size:
+            rgba = resize_rgba(rgba, *image.size)
+        else:
+            image.scale(w, h)
     image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1], dtype=np.float32).ravel())
     image.update()
 

@@ -11,8 +11,8 @@ import numpy as np
 from ..atomic import check_output
 from ..errors import Cancelled, UserError
 from ..imageio import MAX_MEGAPIXELS, read_image, write_image
+from ..progress import ProgressCallback, TerminalBar
 from ..resources import check_memory
-from ..progress import TerminalBar
 from .options import BACKBONES, METHODS, PRESERVE_COLOR, StyleOptions
 
 
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output image (.png, .jpg, .tif)")
     p.add_argument("--size", type=int, metavar="N", help="long edge of the output in pixels (default: content size)")
     p.add_argument("--steps", type=int, metavar="N", help="optimisation steps over all scales")
-    p.add_argument("--weights", metavar="FILE", help="torchvision-format VGG19 state dict")
+    p.add_argument("--weights", metavar="FILE",
+                   help="VGG19 state dict: torchvision's layout or a normalised VGG in the AdaIN layout")
     p.add_argument("--backbone", choices=BACKBONES, default="auto",
                    help="vgg19, offline (no download needed) or auto (vgg19 if its weights are present)")
     p.add_argument("--method", choices=METHODS, default="multiscale",
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w = subparsers.add_parser("weights", help="check for (or download) the VGG19 weights",
                               description="Print one JSON line saying whether VGG19 weights were found.")
     w.add_argument("--download", action="store_true", help="download them into the torch hub cache if missing")
-    w.add_argument("--weights", metavar="FILE", help="check this torchvision-format VGG19 state dict instead")
+    w.add_argument("--weights", metavar="FILE", help="check this VGG19 state dict instead")
     w.set_defaults(func=run_weights)
 
 
@@ -86,6 +87,12 @@ def _options(args: argparse.Namespace) -> StyleOptions:
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    print(json.dumps(stylize_to_file(args)), flush=True)
+    return 0
+
+
+def stylize_to_file(args: argparse.Namespace, progress: ProgressCallback | None = None) -> dict:
+    """`stylize` without printing: writes the image, returns the summary (also used by `batch`)."""
     from .engine import stylize
 
     out = Path(args.out)
@@ -106,37 +113,41 @@ def run_stylize(args: argparse.Namespace) -> int:
     check_memory(h * w * 3 * 4 * 10, f"--size {args.size or max(h, w)}", "use a smaller --size")
     check_output(out, nbytes=h * w * 4 * (2 if (args.bits or 8) == 16 else 1), what="-o", inputs=inputs)
     content = _fit(content, args.size, wrap=args.tileable)
-    bar = TerminalBar("stylize")
+    bar = TerminalBar("stylize") if progress is None else None
     try:
-        result = stylize(content, styles, options, progress=bar)
+        result = stylize(content, styles, options, progress=progress or bar)
     except Cancelled:
         raise UserError("cancelled") from None
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     image = result.image
     write_image(out, image, bits=args.bits)
     summary = {"output": str(out), "size": [int(image.shape[1]), int(image.shape[0])], "steps": result.steps,
                "seconds": round(result.seconds, 3), "losses": {k: float(f"{v:.6g}") for k, v in result.losses.items()},
                "device": result.device, "backbone": result.backbone, "notes": result.notes}
-    print(json.dumps(summary), flush=True)
-    return 0
+    return summary
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    from ..backbones import vgg19
+    from ..backbones import vgg19, vgg19_weights as vw
 
-    path = vgg19.find_weights(args.weights)
-    if args.weights and path is None:
+    if args.weights and not Path(args.weights).expanduser().is_file():
         raise UserError(f"--weights '{args.weights}': file not found")
+    source = vw.locate(args.weights)
     downloaded = False
-    if path is None and args.download:
-        path = vgg19.download_weights(progress=sys.stderr.isatty())
+    if source is None and args.download:
+        source = vw.locate(vw.download_weights(progress=sys.stderr.isatty()))
         downloaded = True
-    if path is not None:  # "found" means usable: loaded and checked exactly as stylize would
+    info = {"found": source is not None, "path": str(source.path if source else vw.default_weights_path()),
+            "source": source.origin if source else None, "licence": source.licence if source else vw.WEIGHTS_LICENCE,
+            "downloaded": downloaded, "url": vw.VGG19_Weights.IMAGENET1K_V1.value.url}
+    if source is None:
+        info["message"] = vw.missing_weights_message()
+    else:
+        vw.check_hash(source)
+        # "found" means usable: loaded and checked exactly as stylize would
         vgg19.load_vgg19(weights_file=args.weights or None)
-    info = {"found": path is not None, "path": str(path if path else vgg19.default_weights_path()),
-            "downloaded": downloaded, "url": vgg19.VGG19_Weights.IMAGENET1K_V1.value.url}
-    if path is None:
-        info["message"] = vgg19.missing_weights_message()
+        info["message"] = f"VGG19 weights from {source.origin}: {source.path} ({source.licence})"
     print(json.dumps(info), flush=True)
     return 0

@@ -11,8 +11,8 @@ from ..atomic import check_output
 from ..device import DEVICE_CHOICES, pick_device
 from ..errors import UserError
 from ..imageio import MAX_MEGAPIXELS, WRITE_EXTENSIONS, read_image, write_images
+from ..progress import ProgressCallback, TerminalBar
 from ..resources import check_memory
-from ..progress import TerminalBar
 from ..seams import seam_ratio
 from .checkpoint import load_checkpoint
 from .generation import check_size, generate_maps
@@ -24,20 +24,20 @@ CHECKPOINT_EXTENSIONS = (".pt", ".pth", ".ckpt")
 
 
 def register(subparsers) -> None:
-    tex = subparsers.add_parser("texture", help="train a tileable texture GAN on one exemplar, or generate from one")
+    tex = subparsers.add_parser("texture", help="make a texture model from one exemplar (patch synthesis or a GAN), or generate from one")
     sub = tex.add_subparsers(dest="texture_command", metavar="{train,generate}", parser_class=type(tex))
     sub.required = True
 
     t = sub.add_parser("train", help="train on EXEMPLAR (plus more maps of the same PBR set)")
     t.add_argument("exemplars", nargs="+", metavar="EXEMPLAR", help="image(s); several files = one PBR set")
     t.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="checkpoint to write")
-    t.add_argument("--steps", type=int, default=None, help="training steps in total (default 1500)")
+    t.add_argument("--steps", type=int, default=None, help="GAN training steps in total (default 1500)")
     t.add_argument("--patch", type=int, default=None, help="training crop size in pixels (default 64)")
     t.add_argument("--batch", type=int, default=None, help="crops per step (default 8)")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4)")
     t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     t.add_argument("--device", default=None, choices=DEVICE_CHOICES, help="default auto: CUDA, then MPS, then CPU")
-    t.add_argument("--model", default=None, choices=MODELS, help="psgan (default), dcgan (seed baseline), optim")
+    t.add_argument("--model", default=None, choices=MODELS, help="patches (default: patch synthesis, no training), psgan, dcgan (seed baseline), optim")
     t.add_argument("--names", default=None, metavar="A,B,…",
                    help="map names, one per file, e.g. albedo,normal,roughness (default: guessed from file names)")
     t.add_argument("--resume", default=None, metavar="MODEL.pt", help="continue training this checkpoint")
@@ -82,6 +82,12 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _train(args) -> int:
+    print(json.dumps(train_to_file(args)))
+    return 0
+
+
+def train_to_file(args: argparse.Namespace, progress: ProgressCallback | None = None) -> dict:
+    """`texture train` without printing: writes the checkpoint, returns the summary (also used by `batch`)."""
     out = Path(args.output)
     _check_output(out, CHECKPOINT_EXTENSIONS, "-o", [*args.exemplars, *([args.resume] if args.resume else [])],
                   CHECKPOINT_BYTES)
@@ -115,25 +121,25 @@ def _train(args) -> int:
     if resume is not None:
         names = [m.name for m in resume.maps] if not args.names else names
     device = pick_device(options.device)
-    bar = TerminalBar("texture train")
+    bar = TerminalBar("texture train") if progress is None else None
     t0 = time.perf_counter()
     try:
-        ck = train(images, options, progress=bar, resume=resume, map_names=names)
+        ck = train(images, options, progress=progress or bar, resume=resume, map_names=names)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - t0
     ck.save(out)
     done = ck.step - (resume.step if resume is not None else 0)
     summary = {
         "command": "texture train", "output": str(out), "model": ck.model, "steps": ck.step, "patch": options.patch,
         "device": str(device), "seconds": round(seconds, 3),
-        "it_per_s": round(done / seconds, 3) if seconds > 0 and ck.model != "optim" else None,
+        "it_per_s": round(done / seconds, 3) if seconds > 0 and ck.model not in ("optim", "patches") else None,
         "maps": [{"name": m.name, "kind": m.kind, "channels": m.channels, "file": str(p)} for m, p in zip(ck.maps, paths)],
         "exemplar_size": list(ck.exemplar_size), "exemplar_sha256": ck.exemplar_sha256,
         "losses": {k: round(v, 5) for k, v in ck.losses.items()},
     }
-    print(json.dumps(summary))
-    return 0
+    return summary
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -147,6 +153,12 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _generate(args) -> int:
+    print(json.dumps(generate_to_files(args)))
+    return 0
+
+
+def generate_to_files(args: argparse.Namespace) -> dict:
+    """`texture generate` without printing: writes the image set, returns the summary (also used by `batch`)."""
     width, height = _parse_size(args.size)
     out = Path(args.output)
     _check_output(out, WRITE_EXTENSIONS, "-o", [args.checkpoint])
@@ -176,9 +188,8 @@ def _generate(args) -> int:
         if args.tileable:
             entry["seam_ratio"] = round(seam_ratio(arr), 4)
         outputs.append(entry)
-    print(json.dumps({"command": "texture generate", "model": ck.model, "width": width, "height": height,
-                      "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
-                      "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
-                      "outputs": outputs}))
-    return 0
+    return {"command": "texture generate", "model": ck.model, "width": width, "height": height,
+            "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
+            "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
+            "outputs": outputs}
 

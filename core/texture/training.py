@@ -17,6 +17,7 @@ from ..errors import CancelToken, UserError
 from ..progress import Progress, ProgressCallback
 from .augment import diff_augment
 from .checkpoint import Checkpoint, load_checkpoint
+from .colour import colour_stats
 from .generation import autocast_for, render
 from .losses import d_loss, g_loss
 from .maps import exemplar_sha256, prepare_exemplars, preview_rgb
@@ -131,9 +132,9 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
                             f"(sha256 {sha[:12]}… vs {prev.exemplar_sha256[:12]}…)")
         if prev.step >= options.steps:
             raise UserError(f"resume: the checkpoint already has {prev.step} steps; ask for more than that (steps)")
-    if options.model != "optim" and options.patch > min(h, w):
+    if options.model in ("psgan", "dcgan") and options.patch > min(h, w):
         raise UserError(_patch_advice(options, w, h))
-    if options.model == "optim":
+    if options.model in ("optim", "patches"):
         return _store_exemplar(stack, infos, sha, options, progress)
 
     device = pick_device(options.device)
@@ -203,6 +204,7 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
                 preview = _preview(ema, options, channels, infos, device)
             progress(Progress(done, options.steps, {"d": ld_v, "g": lg_v}, "train", preview))
 
+    _standing_statistics(ema, options, device)
     seconds = time.perf_counter() - t0 + (prev.train_seconds if prev else 0.0)
     state = {
         "generator": _cpu_state(ema),
@@ -210,9 +212,32 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
         "discriminator": _cpu_state(d),
         "opt_g": _cpu_state(opt_g),
         "opt_d": _cpu_state(opt_d),
+        **colour_stats(stack, infos),  # generation matches the exemplar's colours (no hue drift)
     }
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h),
                       step=options.steps, state=state, train_seconds=seconds, losses={"d": ld_v, "g": lg_v})
+
+
+@torch.no_grad()
+def _standing_statistics(g: nn.Module, options: TrainOptions, device: torch.device, rounds: int = 16) -> None:
+    """Recompute batch-norm running statistics for the EMA weights (BigGAN's "standing statistics").
+
+    The running statistics lag the weights (momentum 0.1 from a start of mean 0, var 1, and an EMA generator
+    copies the live one's statistics, which belong to other weights); in eval mode that mismatch squashed
+    DCGAN's outputs towards one flat image for every seed (batch spread 0.04 in eval vs 0.12 in train mode)."""
+    norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the rounds below
+    g.train()
+    for _ in range(rounds):
+        _fake_batch(g, options, max(8, options.batch), device)
+    g.eval()
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
 
 
 def _preview(ema: nn.Module, options: TrainOptions, channels: int, infos, device) -> np.ndarray:
@@ -224,9 +249,10 @@ def _preview(ema: nn.Module, options: TrainOptions, channels: int, infos, device
 
 def _store_exemplar(stack: np.ndarray, infos, sha: str, options: TrainOptions,
                     progress: ProgressCallback | None) -> Checkpoint:
-    """'optim' needs no training: the checkpoint carries the exemplar, and generate() optimises against it."""
+    """'patches' and 'optim' need no training: the checkpoint carries the exemplar (float32 tensor, loaded
+    with weights_only=True) and generate() synthesises from it."""
     h, w, _ = stack.shape
-    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).half()}
+    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).float()}
     if progress is not None:
         progress(Progress(1, 1, {}, "store", preview_rgb(stack, infos)))
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h), step=0,
