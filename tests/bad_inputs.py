@@ -236,7 +236,7 @@ def cli_rows(f: dict[str, Path], pl: Places) -> list[Row]:
         Row("texture --patch 1", ["texture", "train", s(f["exemplar.png"]), "-o", s(pl.scratch / "m.pt"),
                                   "--patch", "1"], 2, "patch", [s(pl.scratch / "m.pt")]),
         Row("exemplar 4x4 advice possible", ["texture", "train", s(f["exemplar4.png"]), "-o", s(pl.scratch / "m.pt"),
-                                             "--steps", "1"], 2, "too small", [s(pl.scratch / "m.pt")]),
+                                             "--steps", "1", "--model", "psgan"], 2, "too small", [s(pl.scratch / "m.pt")]),
         # sizes memory cannot hold (NEURAL_ATELIER_MEMORY_GB=4)
         Row("stylize --size 32768", ["stylize", c, st, "-o", out, "--size", "32768", *fast], 2, "memory", [out]),
         Row("generate 16384x16384", ["texture", "generate", s(f["two_maps.pt"]), "-o", out, "--size", "16384x16384"],
