@@ -178,7 +178,7 @@ def make_places(base: Path) -> Places:
         ro.chmod(0o555)  # without root, permissions are enough
         places.read_only = ro
     if full in places.mounted:
-        (full / "filler").write_bytes(b"\0" * 60 * 1024)  # leaves ~4 KB
+        (full / "filler").write_bytes(b"\0" * 60 * 1024)  # leaves one 4 KB page: a small first map fits, the second not
         places.full = full
     return places
 
@@ -272,7 +272,7 @@ def cli_rows(f: dict[str, Path], pl: Places) -> list[Row]:
         Row("train -o full disk", ["texture", "train", s(f["exemplar.png"]), "-o", f"{full}/m.pt", "--steps", "1",
                                    "--patch", "16", "--batch", "1"], 2, "full", [f"{full}/m.pt"], "full"),
         Row("generate 2 maps on full disk", ["texture", "generate", s(f["two_maps.pt"]), "-o", f"{full}/g.png",
-                                             "--size", "64x64"], 2, "full",
+                                             "--size", "16x16"], 2, "full",
             [f"{full}/g_roughness.png", f"{full}/g_albedo.png"], "full"),
         # odd modes and bit depths that must work: 16-bit, grey, grey+alpha, RGBA, 1-bit, palette
         # styles, a float content with some NaN pixels (replaced, and said so)
@@ -406,7 +406,7 @@ def worker_rows(f: dict[str, Path], pl: Places) -> list[WorkerRow]:
             "exemplars": [s(f["content.npy"])], "checkpoint": f"{full}/m.pt",
             "options": {"steps": 1, "patch": 16, "batch": 1, "device": "cpu"}}}, "user", [f"{full}/m.pt"], "full"),
         WorkerRow("generate 2 maps onto full disk", {"type": "texture_generate", "params": {
-            "checkpoint": s(f["two_maps.pt"]), "width": 64, "height": 64, "output_dir": full}}, "user",
+            "checkpoint": s(f["two_maps.pt"]), "width": 16, "height": 16, "output_dir": full}}, "user",
             [f"{full}/roughness.npy", f"{full}/albedo.npy"], "full"),
         # last: an old build computes this for a long time
         WorkerRow("generate 16384x16384", {"type": "texture_generate", "params": {
