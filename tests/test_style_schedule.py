@@ -11,12 +11,7 @@ from core.style.optimiser import ScaleRun
 from core.style.precision import Precision, choose_precision
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _content(n: int = 96) -> np.ndarray:
