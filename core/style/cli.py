@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import Cancelled, UserError
 from ..imageio import read_image, write_image
 from ..progress import TerminalBar
-from .options import BACKBONES, METHODS, PRESERVE_COLOR, StyleOptions
+from .options import BACKBONES, METHODS, PADDINGS, POOLINGS, PRECISIONS, PRESERVE_COLOR, StyleOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,8 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s); several are blended")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output image (.png, .jpg, .tif)")
     p.add_argument("--size", type=int, metavar="N", help="long edge of the output in pixels (default: content size)")
-    p.add_argument("--steps", type=int, metavar="N", help="optimisation steps over all scales")
-    p.add_argument("--weights", metavar="FILE", help="torchvision-format VGG19 state dict")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="optimisation steps per scale (the coarsest gets twice as many; default 200)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="VGG19 state dict: torchvision's layout or a normalised VGG in the AdaIN layout")
     p.add_argument("--backbone", choices=BACKBONES, default="auto",
                    help="vgg19, offline (no download needed) or auto (vgg19 if its weights are present)")
     p.add_argument("--method", choices=METHODS, default="multiscale",
@@ -30,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam")
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
-    p.add_argument("--style-weight", type=float, metavar="X", help="style strength (default 10)")
+    p.add_argument("--style-weight", type=float, metavar="X",
+                   help="style strength (default 120 for multiscale, 10 for gatys)")
     p.add_argument("--content-weight", type=float, metavar="X", default=1.0, help="content weight (default 1)")
     p.add_argument("--tv-weight", type=float, metavar="X", help="smoothing weight")
     p.add_argument("--style-scale", type=float, metavar="X", default=1.0, help="style feature size relative to content")
@@ -38,12 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--max-memory", type=float, metavar="GB", help="memory budget; larger jobs run in tiles")
     p.add_argument("--bits", type=int, choices=(8, 16), help="output bit depth (default: 16 for .tif, else 8)")
+    p.add_argument("--pooling", choices=POOLINGS, help="VGG pooling (default max)")
+    p.add_argument("--padding", choices=PADDINGS, help="first convolution's padding, non-tileable (default replicate)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: bf16 on GPUs that support it, fp16 with loss scaling on other GPUs, fp32 on CPU")
     p.set_defaults(func=run_stylize)
 
     w = subparsers.add_parser("weights", help="check for (or download) the VGG19 weights",
                               description="Print one JSON line saying whether VGG19 weights were found.")
     w.add_argument("--download", action="store_true", help="download them into the torch hub cache if missing")
-    w.add_argument("--weights", metavar="FILE", help="check this torchvision-format VGG19 state dict instead")
+    w.add_argument("--weights", metavar="FILE", help="check this VGG19 state dict instead")
     w.set_defaults(func=run_weights)
 
 
@@ -71,7 +78,8 @@ def _options(args: argparse.Namespace) -> StyleOptions:
                         steps=args.steps, content_weight=args.content_weight, style_weight=args.style_weight,
                         tv_weight=args.tv_weight, style_scale=args.style_scale,
                         preserve_color=args.preserve_color, tileable=args.tileable, seed=args.seed,
-                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer)
+                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer,
+                        pooling=args.pooling, padding=args.padding, precision=args.precision)
 
 
 def run_stylize(args: argparse.Namespace) -> int:
@@ -107,18 +115,22 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    from ..backbones import vgg19
+    from ..backbones import vgg19_weights as vw
 
-    path = vgg19.find_weights(args.weights)
-    if args.weights and path is None:
+    if args.weights and not Path(args.weights).expanduser().is_file():
         raise UserError(f"--weights '{args.weights}': file not found")
+    source = vw.locate(args.weights)
     downloaded = False
-    if path is None and args.download:
-        path = vgg19.download_weights(progress=sys.stderr.isatty())
+    if source is None and args.download:
+        source = vw.locate(vw.download_weights(progress=sys.stderr.isatty()))
         downloaded = True
-    info = {"found": path is not None, "path": str(path if path else vgg19.default_weights_path()),
-            "downloaded": downloaded, "url": vgg19.VGG19_Weights.IMAGENET1K_V1.value.url}
-    if path is None:
-        info["message"] = vgg19.missing_weights_message()
+    info = {"found": source is not None, "path": str(source.path if source else vw.default_weights_path()),
+            "source": source.origin if source else None, "licence": source.licence if source else vw.WEIGHTS_LICENCE,
+            "downloaded": downloaded, "url": vw.VGG19_Weights.IMAGENET1K_V1.value.url}
+    if source is None:
+        info["message"] = vw.missing_weights_message()
+    else:
+        vw.check_hash(source)
+        info["message"] = f"VGG19 weights from {source.origin}: {source.path} ({source.licence})"
     print(json.dumps(info), flush=True)
     return 0
