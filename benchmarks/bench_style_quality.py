@@ -74,7 +74,12 @@ def engine_stylizer(backbone: str, steps: int | None, size: int) -> Stylizer:
 
     def run(content: np.ndarray, style: np.ndarray) -> np.ndarray:
         opts = StyleOptions(backbone=backbone, steps=steps, weights=weights, device="cpu")
-        return np.asarray(stylize(content, style, opts), np.float32)[..., :3]
+        result = stylize(content, style, opts)
+        image = getattr(result, "image", result)  # StyleResult since engine's split, an array before
+        used = getattr(result, "backbone", backbone)
+        if used != backbone:
+            raise RuntimeError(f"engine ran on the {used} backbone, asked for {backbone}")
+        return np.asarray(image, np.float32)[..., :3]
 
     return run
 
@@ -177,7 +182,7 @@ def main() -> None:
             ok = "MEETS target" if d <= ref[0] and e >= ref[1] else ""
             print(f"  {m:10s} Δdist {d - ref[0]:+5.2f}  Δedge {e - ref[1]:+5.3f}  time ×{s / ref[2]:7.1f}  {ok}")
     sheet = Path(args.out) / f"style_quality_{args.size}.png"
-    save_sheet(sheet, sheet_rows, ["content", "style", *names])
+    save_sheet(sheet, sheet_rows, ["input", "style", *names])
     print(f"\ncontact sheet: {sheet}")
 
 

@@ -22,12 +22,28 @@ from .generation import autocast_for, render
 from .losses import d_loss, g_loss
 from .maps import exemplar_sha256, prepare_exemplars, preview_rgb
 from .models import build_discriminator, build_generator
-from .options import TrainOptions
+from .options import DCGAN_PATCHES, PATCH_RANGE, TrainOptions
 from .psgan import UPSAMPLES
 
 PREVIEW_SEED = 12345
 # Options that change the network's shape: a resumed run must keep them.
 SHAPE_FIELDS = ("model", "patch", "local_dim", "global_dim", "periodic_dim", "width", "spectral_norm")
+
+
+def _patch_advice(options: TrainOptions, w: int, h: int) -> str:
+    """Advice that can be followed: a smaller patch only when an allowed one fits the exemplar."""
+    side = min(h, w)
+    if options.model == "dcgan":
+        fits = [p for p in DCGAN_PATCHES if p <= side]
+        ok = f"a patch of {', '.join(map(str, fits))}" if fits else None
+        low = DCGAN_PATCHES[0]
+    else:
+        low = PATCH_RANGE[0]
+        ok = f"a patch of {low}..{side}" if side >= low else None
+    if ok is None:
+        return (f"patch: the exemplar ({w}x{h}) is too small for the {options.model} model; use an exemplar "
+                f"of at least {low}x{low} pixels")
+    return f"patch: {options.patch} is larger than the exemplar ({w}x{h}); use {ok}, or a larger exemplar"
 
 
 def _cpu_state(module_or_opt) -> dict:
@@ -117,8 +133,7 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
         if prev.step >= options.steps:
             raise UserError(f"resume: the checkpoint already has {prev.step} steps; ask for more than that (steps)")
     if options.model in ("psgan", "dcgan") and options.patch > min(h, w):
-        raise UserError(f"patch: {options.patch} is larger than the exemplar ({w}x{h}); use a patch of at most "
-                        f"{min(h, w)} or a larger exemplar")
+        raise UserError(_patch_advice(options, w, h))
     if options.model in ("optim", "patches"):
         return _store_exemplar(stack, infos, sha, options, progress)
 
