@@ -36,7 +36,7 @@ class PatchSettings:
     stride: int = 4  # output patch spacing; patch/stride squared votes per pixel
     levels: int = 3  # pyramid levels (the exemplar at full, 1/2, 1/4 size)
     iterations: tuple[int, ...] = (6, 4, 3)  # match+vote rounds per level, coarse to fine
-    occurrence: float = 0.5  # weight of the over-use penalty (0: plain nearest neighbour)
+    occurrence: float = 0.2  # weight of the over-use penalty (0: plain nearest neighbour)
     pca_dims: int = 32  # patch descriptor size after PCA
     resolve: str = "best"  # which candidate a pixel keeps: 'average' or 'best' (see _Canvas.resolve)
     match_average: bool = False  # match the vote's average (Kwatra) rather than the resolved pixels
