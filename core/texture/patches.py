@@ -1,16 +1,17 @@
 """Patch-based texture optimisation on a torus (Kwatra et al. 2005): the default texture method.
 
-Coarse to fine over an image pyramid, the output alternates two steps:
-- match: every output patch (wrapping around the edges) finds its nearest exemplar patch; the distances
-  are one matrix product per chunk, in a PCA space of the exemplar's patches, plus a penalty on source
-  patches already used more than their share (Kaspar et al. 2015), which keeps whole regions from being
-  copied and keeps the variety up;
-- vote: every output pixel averages the exemplar pixels that the overlapping matched patches put there.
-The state carried between steps and scales is a *source coordinate* per output pixel: after the last vote
-each pixel takes the one candidate closest to the average, so the result is made of exemplar pixels
-(crisp, no averaging blur) and every map of a PBR set is read at the same coordinates (consistent pixel
-for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed draws
-the coarsest layout (a random patch shuffle), so seeds give different textures of the same material."""
+Coarse to fine over an image pyramid (and, per scale, 16-px patches before 8-px ones), the output
+alternates two steps:
+- match: every output patch (wrapping around the edges, on a grid shifted at random each round) finds its
+  nearest exemplar patch; the distances are one matrix product per chunk, in a PCA space of the exemplar's
+  patches, plus a penalty on exemplar regions used more than their share (Kaspar et al. 2015), which keeps
+  a big flat region from taking over (wash-out) and keeps whole regions from being copied;
+- vote: every output pixel gets the candidates the overlapping matched patches put there, and keeps the one
+  from the best-matching patch (an average would blur and wash out thin features such as mortar lines).
+The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
+made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
+pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
+draws the coarsest layout (a random patch shuffle), so seeds give different textures of the same material."""
 from __future__ import annotations
 
 import math
