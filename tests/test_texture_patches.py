@@ -22,7 +22,7 @@ def test_default_is_patch_synthesis_and_needs_no_training(default_model):
     assert tuple(default_model.state["exemplar"].shape) == (3, 48, 48)
 
 
-def test_default_tiles_and_untiled_does_not(default_model):
+def test_default_tiles_and_untiled_is_another_image(default_model):
     tiled = [generate(default_model, 64, 64, seed=s) for s in (0, 1)]
     assert np.mean([seam_ratio(t) for t in tiled]) <= 1.15
     # The same texture shifted on the torus by half its size: its wrap edge is then an interior line.
