@@ -68,7 +68,7 @@ def locate(model: ModelFile) -> Path:
     mirror = os.environ.get(MODEL_DIR_ENV)
     if mirror:
         path = Path(mirror) / Path(spec.path).name
-        where = f"{MODEL_DIR_ENV} folder '{mirror}'"
+        fix = f"copy it there from {spec.pin} or unset {MODEL_DIR_ENV}"
     else:
         try:
             dist = importlib.metadata.distribution(spec.distribution)
@@ -79,10 +79,10 @@ def locate(model: ModelFile) -> Path:
             raise UserError(f"fast method: {spec.distribution} {dist.version} is installed but its models are pinned "
                             f"to {spec.version}; run 'pip install {spec.pin}'")
         path = Path(str(dist.locate_file(spec.path)))
-        where = spec.pin
+        fix = f"reinstall {spec.pin}"
     if not path.is_file():
-        raise UserError(f"fast method: model file '{path}' is missing; reinstall {spec.pin}")
+        raise UserError(f"fast method: model file '{path}' is missing; {fix}")
     if _sha256(path) != spec.sha256:
-        raise UserError(f"fast method: model file '{path}' from {where} does not match its pinned sha256 "
-                        f"(corrupt or a different version); reinstall {spec.pin}")
+        raise UserError(f"fast method: model file '{path}' does not match its pinned sha256 "
+                        f"(corrupt or another version); {fix}")
     return path

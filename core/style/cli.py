@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", choices=BACKBONES, default="auto",
                    help="vgg19, offline (no download needed) or auto (vgg19 if its weights are present)")
     p.add_argument("--method", choices=METHODS, default="multiscale",
-                   help="multiscale (default, coarse-to-fine) or gatys (the single-scale seed-000 baseline)")
+                   help="multiscale (default, coarse-to-fine), gatys (the single-scale seed-000 baseline) or "
+                        "fast (a pretrained feed-forward network: under a second)")
+    p.add_argument("--strength", type=float, metavar="X", help="fast method: 0 (content's own style) to 1 (default)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam")
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
@@ -61,7 +63,8 @@ def _fit(img: np.ndarray, size: int | None, wrap: bool = False) -> np.ndarray:
 
 
 _FLAGS = {"size": "--size", "steps": "--steps", "style_weight": "--style-weight", "content_weight": "--content-weight",
-          "tv_weight": "--tv-weight", "style_scale": "--style-scale", "seed": "--seed", "max_memory_gb": "--max-memory"}
+          "tv_weight": "--tv-weight", "style_scale": "--style-scale", "seed": "--seed", "max_memory_gb": "--max-memory",
+          "strength": "--strength"}
 
 
 def _options(args: argparse.Namespace) -> StyleOptions:
@@ -71,7 +74,8 @@ def _options(args: argparse.Namespace) -> StyleOptions:
                         steps=args.steps, content_weight=args.content_weight, style_weight=args.style_weight,
                         tv_weight=args.tv_weight, style_scale=args.style_scale,
                         preserve_color=args.preserve_color, tileable=args.tileable, seed=args.seed,
-                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer)
+                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer,
+                        strength=args.strength)
 
 
 def run_stylize(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from ..device import DEVICE_CHOICES
 from ..errors import UserError
 
-METHODS = ("multiscale", "gatys")
+METHODS = ("multiscale", "gatys", "fast")
 BACKBONES = ("auto", "vgg19", "offline")
 OPTIMIZERS = ("adam", "lbfgs")
 PRESERVE_COLOR = ("luminance", "histogram")
@@ -22,6 +22,8 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # (benchmarks/bench_style_speed.py): L-BFGS without line search reached the baseline's loss a bit
     # sooner on VGG-19 but then overshot; Adam ended lower and was far better on the offline network.
     "multiscale": dict(steps=300, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=1e-3),
+    # Feed-forward (core/fast): no optimisation; style strength is `strength`, steps/weights do not apply.
+    "fast": dict(strength=1.0),
 }
 
 
@@ -53,6 +55,8 @@ class StyleOptions:
     preview_every: steps between previews sent through the progress callback (0: never).
     tile_size: force tiled optimisation with this tile edge (None: decided by max_memory_gb).
     init: start from the 'content' image (default) or from seeded 'noise'.
+    strength: method 'fast' only: 0..1 from the content's own style vector to the style's (None: 1).
+        For 'fast', `size` is the network's working size (None: its measured default).
     """
 
     method: str = "multiscale"
@@ -75,6 +79,7 @@ class StyleOptions:
     preview_every: int = 20
     tile_size: Optional[int] = None
     init: str = "content"
+    strength: Optional[float] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -123,6 +128,7 @@ class StyleOptions:
         number("lr", 0, 10, none_ok=True, lo_open=True)
         number("preview_every", 0, 100000, integer=True)
         number("tile_size", 32, 32768, integer=True, none_ok=True)
+        number("strength", 0, 1, none_ok=True)
         if not isinstance(self.tileable, bool):
             raise UserError(f"tileable: expected true or false, got {self.tileable!r}")
         if self.half is not None and not isinstance(self.half, bool):
