@@ -23,7 +23,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
                     "needs the Object Index pass")
     # engine options
     method: EnumProperty(name="Method", items=[("multiscale", "Multi-scale", "Coarse-to-fine, L-BFGS (default)"),
-                                               ("gatys", "Gatys baseline", "Single scale, Adam (the classic)")])
+                                               ("gatys", "Gatys baseline", "Single scale, Adam (the classic)"),
+                                               ("fast", "Fast", "A pretrained network: about a second, "
+                                                                "for trying styles before a slow final run")])
+    fast_strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+                                 description="Fast method: 0 keeps the image's own style, 1 takes the style's")
     backbone: EnumProperty(name="Backbone", items=[
         ("auto", "Auto", "VGG19 when its weights are on disk, else the offline network"),
         ("vgg19", "VGG19", "ImageNet VGG19 (needs the weights)"),

@@ -25,10 +25,14 @@ def _draw_style(layout, s) -> None:
 
 def _draw_options(layout, s, render: bool = False) -> None:
     col = layout.column(align=True)
-    col.prop(s, "strength")
-    col.prop(s, "style_scale")
-    col.prop(s, "size")
-    col.prop(s, "steps")
+    if s.method == "fast":  # the optimisation knobs do not apply to the pretrained network
+        col.prop(s, "fast_strength")
+        col.prop(s, "size", text="Working size")
+    else:
+        col.prop(s, "strength")
+        col.prop(s, "style_scale")
+        col.prop(s, "size")
+        col.prop(s, "steps")
     layout.prop(s, "preserve_color")
     row = layout.row(align=True)
     row.prop(s, "method", text="")
