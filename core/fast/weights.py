@@ -7,13 +7,13 @@ are checked just the same."""
 from __future__ import annotations
 
 import enum
-import hashlib
 import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..filehash import file_sha256
 
 MODEL_DIR_ENV = "ATELIER_FAST_MODELS"
 
@@ -47,21 +47,6 @@ class ModelFile(enum.Enum):
                                      "Apache-2.0 (Magenta)")
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-
-
-def _sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _VERIFIED:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _VERIFIED[key] = h.hexdigest()
-    return _VERIFIED[key]
-
-
 def locate(model: ModelFile) -> Path:
     """The file's path, hash-checked. Raises UserError (one line saying what to do) when missing or wrong."""
     spec = model.value
@@ -82,7 +67,7 @@ def locate(model: ModelFile) -> Path:
         fix = f"reinstall {spec.pin}"
     if not path.is_file():
         raise UserError(f"fast method: model file '{path}' is missing; {fix}")
-    if _sha256(path) != spec.sha256:
+    if file_sha256(path) != spec.sha256:
         raise UserError(f"fast method: model file '{path}' does not match its pinned sha256 "
                         f"(corrupt or another version); {fix}")
     return path
