@@ -8,7 +8,7 @@ from typing import Any, Optional
 from ..device import DEVICE_CHOICES
 from ..errors import UserError
 
-METHODS = ("multiscale", "gatys")
+METHODS = ("multiscale", "gatys", "fast")
 BACKBONES = ("auto", "vgg19", "offline")
 OPTIMIZERS = ("adam", "lbfgs")
 PRESERVE_COLOR = ("luminance", "histogram")
@@ -43,6 +43,8 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
         average=0.99,                # iterate EMA decay, the output is the average [K]; G: none. Capped so its
                                      # time constant is at most a third of a scale's steps (ours)
     ),
+    # Feed-forward (core/fast): no optimisation; style strength is `strength`, steps/weights do not apply.
+    "fast": dict(strength=1.0),
 }
 # The coarsest scale's step budget relative to the others: K runs 1000 steps at 128 px, then 500 per scale.
 INITIAL_STEPS_FACTOR = 2
@@ -81,6 +83,8 @@ class StyleOptions:
     preview_every: steps between previews sent through the progress callback (0: never).
     tile_size: force tiled optimisation with this tile edge (None: decided by max_memory_gb).
     init: start from the 'content' image (default) or from seeded 'noise'.
+    strength: method 'fast' only: 0..1 from the content's own style vector to the style's (None: 1).
+        For 'fast', `size` is the network's working size (None: its measured default).
     """
 
     method: str = "multiscale"
@@ -108,6 +112,7 @@ class StyleOptions:
     padding: Optional[str] = None
     pooling: Optional[str] = None
     average: Optional[float] = None
+    strength: Optional[float] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -161,6 +166,7 @@ class StyleOptions:
         number("lr", 0, 10, none_ok=True, lo_open=True)
         number("preview_every", 0, 100000, integer=True)
         number("tile_size", 32, 32768, integer=True, none_ok=True)
+        number("strength", 0, 1, none_ok=True)
         if not isinstance(self.tileable, bool):
             raise UserError(f"tileable: expected true or false, got {self.tileable!r}")
         if self.half is not None and not isinstance(self.half, bool):
