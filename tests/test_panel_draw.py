@@ -247,6 +247,9 @@ def test_render_panel_explains_per_object_styles(addon, scene):
     assert find(items, "label", text="Pass Index picks the style")
     assert find(items, "prop", "use_pass_object_index"), "no way to turn on the Object Index pass"
     assert find(items, "operator", "atelier.style_remove") and find(items, "prop", "output_dir")
+    items_menu: list = []
+    ui.draw_render_menu(_StandIn(RecordingLayout(items_menu), None), _context(scene))
+    assert find(items_menu, "operator", "atelier.stylize_render")
     options = draw(ui.ATELIER_PT_render_options, _context(scene))
     assert find(options, "prop", "strength") and not find(options, "prop", "tileable")
 

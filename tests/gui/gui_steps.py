@@ -348,6 +348,14 @@ def render_panel(check):
     return (lambda: check.drawn.get("ATELIER_PT_render", 0) > 0), "the Render properties panel", 10.0
 
 
+def scroll_to_panel(check):
+    """Add-on panels follow the render engine's own: scroll Properties down to ours."""
+    props = area_of(check, "PROPERTIES")
+    with check.override(props, "WINDOW"):
+        for _ in range(12):
+            bpy.ops.view2d.scroll_down(page=True)
+
+
 def shot_render_panel(check):
     check.shot("10-render-panel", rect(area_of(check, "PROPERTIES")))
 
@@ -425,5 +433,5 @@ def pairs_for_docs(check):
 STEPS = [close_splash, install_extension, build_scene, image_editor, shot_no_image, show_content, shot_image_panel,
          stylize, shot_running, stylize_done, check_stylize, start_for_cancel, press_cancel, start_for_esc,
          press_esc, train_texture, shot_training, check_trained, generate_texture, check_generated,
-         shader_editor, shot_shader, render_panel, shot_render_panel, stylize_render, check_render,
+         shader_editor, shot_shader, render_panel, scroll_to_panel, shot_render_panel, stylize_render, check_render,
          shot_render_result, preferences, shot_preferences, pairs_for_docs]
