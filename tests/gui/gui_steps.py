@@ -391,19 +391,21 @@ def shot_render_result(check):
 
 
 def preferences(check):
+    """Preferences › Add-ons, filtered to the add-on and expanded, in the big area (a new window
+    would open partly off the Xvfb screen)."""
     bpy.context.preferences.active_section = "ADDONS"
     wm().addon_search = "Atelier"
-    with check.override():
-        bpy.ops.screen.userpref_show()
-    mod = addon()
-    info = getattr(mod, "bl_info", {})
-    if not getattr(mod, "__addon_show_expanded__", False) and info.get("show_expanded") is not True:
-        bpy.ops.preferences.addon_expand(module=MODULE)
+    area = main_area(check)
+    area.type = "PREFERENCES"
+    if not addon().__dict__.get("__addon_show_expanded__", False):
+        with check.override(area, "WINDOW"):
+            bpy.ops.preferences.addon_expand(module=MODULE)
+    if bpy.context.preferences.addons[MODULE].preferences.worker_python != check.args.python:
+        raise RuntimeError("the Worker Python preference was lost")
 
 
 def shot_preferences(check):
-    win = bpy.context.window_manager.windows[-1]
-    check.shot("12-preferences", (win.x, check.window().height - win.y - win.height, win.width, win.height))
+    check.shot("12-preferences", rect(main_area(check)))
 
 
 def pairs_for_docs(check):
