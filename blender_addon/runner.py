@@ -31,6 +31,9 @@ def get_client(python: str, *, env: Optional[dict] = None, log_path: Optional[st
     if not os.path.isfile(python):
         raise JobError(f"Worker Python '{python}' does not exist: run install.py again or fix it in the "
                        "add-on preferences")
+    if not os.access(python, os.X_OK):
+        raise JobError(f"Worker Python '{python}' is not executable: point 'Worker Python' in the add-on "
+                       "preferences at a Python program (install.py sets it)")
     from .worker_client import WorkerClient
 
     if _client is not None:
@@ -138,8 +141,8 @@ class JobRunner:
                         break
         except JobCancelled:
             self._stop("cancelled", "Cancelled; nothing was changed")
-        except (JobError, OSError) as exc:
-            self._stop("failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - the run fails with one readable line
+            self._stop("failed", " ".join(str(exc).split()) or type(exc).__name__)
         return self.state
 
     def _on_progress(self, ev: dict) -> None:
@@ -189,6 +192,7 @@ class JobRunner:
                 if im.name in bpy.data.images:
                     bpy.data.images.remove(im)
             self.created = []
+            remove_frames(self.done)  # an animation appears whole or not at all
             if self.job is not None:
                 if self.job.id:
                     self.client.cancel(self.job.id)
@@ -204,6 +208,14 @@ class JobRunner:
         close = getattr(self._jobs, "close", None)
         if close:
             close()
+
+
+def remove_frames(jobs: Iterable[Job]) -> None:
+    """Delete the animation frames these (finished) jobs wrote, when their run fails or is cancelled."""
+    for job in jobs:
+        frame = job.info.get("frame")
+        if frame and os.path.isfile(frame):
+            os.unlink(frame)
 
 
 def unique_image_preview_name() -> str:
