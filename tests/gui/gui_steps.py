@@ -11,7 +11,7 @@ import bpy
 MODULE = "bl_ext.user_default.neural_atelier"
 PANELS = ("ATELIER_PT_image_editor", "ATELIER_PT_shader_editor", "ATELIER_PT_render", "ATELIER_PT_render_options")
 SAMPLES = os.path.join(os.getcwd(), "core", "samples")
-JOB_TIMEOUT = 600.0
+JOB_TIMEOUT = 1200.0  # a shared, busy CPU can need this long for the render stylize
 state: dict = {}
 
 
