@@ -32,7 +32,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
     # engine options
     method: EnumProperty(name="Method", description="How the image is optimised",
                          items=[("multiscale", "Multi-scale", "Coarse-to-fine with L-BFGS (default)"),
-                                ("gatys", "Gatys", "The classic baseline: single scale, Adam")])
+                                ("gatys", "Gatys", "The classic baseline: single scale, Adam"),
+                                ("fast", "Fast", "A pretrained network: about a second, for trying styles "
+                                                 "before a slow final run")])
+    fast_strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+                                 description="Fast method: 0 keeps the image's own style, 1 takes the style's")
     backbone: EnumProperty(name="Network", description="The network that measures style and content", items=[
         ("auto", "Auto network", "VGG19 when its weights are on disk, else the offline network"),
         ("vgg19", "VGG19", "ImageNet VGG19 (needs the weights)"),

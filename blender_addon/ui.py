@@ -63,10 +63,14 @@ def draw_object_styles(layout, context, s) -> None:
 def draw_engine(layout, s, *, tileable: bool = True) -> None:
     """How the style is applied: strength, scale, working size, steps, colours, method, network."""
     col = layout.column(align=True)
-    col.prop(s, "strength")
-    col.prop(s, "style_scale")
-    col.prop(s, "size")
-    col.prop(s, "steps")
+    if s.method == "fast":  # the optimisation knobs do not apply to the pretrained network
+        col.prop(s, "fast_strength")
+        col.prop(s, "size", text="Working size")
+    else:
+        col.prop(s, "strength")
+        col.prop(s, "style_scale")
+        col.prop(s, "size")
+        col.prop(s, "steps")
     layout.prop(s, "preserve_color", text="")
     col = layout.column(align=True)
     col.prop(s, "method", text="")
