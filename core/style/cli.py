@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import check_output
 from ..errors import Cancelled, UserError
-from ..imageio import read_image, write_image
-from ..progress import TerminalBar
+from ..imageio import MAX_MEGAPIXELS, read_image, write_image
+from ..progress import ProgressCallback, TerminalBar
+from ..resources import check_memory
 from .options import BACKBONES, METHODS, PADDINGS, POOLINGS, PRECISIONS, PRESERVE_COLOR, StyleOptions
 
 
@@ -45,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--padding", choices=PADDINGS, help="first convolution's padding, non-tileable (default replicate)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 on GPUs that support it, fp16 with loss scaling on other GPUs, fp32 on CPU")
+    p.add_argument("--max-megapixels", type=float, metavar="MP", default=MAX_MEGAPIXELS,
+                   help=f"refuse input images larger than this (default {MAX_MEGAPIXELS:g})")
     p.set_defaults(func=run_stylize)
 
     w = subparsers.add_parser("weights", help="check for (or download) the VGG19 weights",
@@ -67,6 +71,13 @@ def _fit(img: np.ndarray, size: int | None, wrap: bool = False) -> np.ndarray:
     return resize(t, (h, w), wrap)[0].permute(1, 2, 0).numpy().astype(np.float32)
 
 
+def _output_size(img: np.ndarray, size: int | None) -> tuple[int, int]:
+    if not size or max(img.shape[:2]) == size:
+        return img.shape[0], img.shape[1]
+    from .resample import fit_long_edge
+    return fit_long_edge(img.shape[0], img.shape[1], size)
+
+
 _FLAGS = {"size": "--size", "steps": "--steps", "style_weight": "--style-weight", "content_weight": "--content-weight",
           "tv_weight": "--tv-weight", "style_scale": "--style-scale", "seed": "--seed", "max_memory_gb": "--max-memory"}
 
@@ -83,39 +94,50 @@ def _options(args: argparse.Namespace) -> StyleOptions:
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    print(json.dumps(stylize_to_file(args)), flush=True)
+    return 0
+
+
+def stylize_to_file(args: argparse.Namespace, progress: ProgressCallback | None = None) -> dict:
+    """`stylize` without printing: writes the image, returns the summary (also used by `batch`)."""
     from .engine import stylize
 
     out = Path(args.out)
+    inputs = [args.content, *args.style] + ([args.weights] if args.weights else [])
+    check_output(out, what="-o", inputs=inputs)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
         raise UserError(f"-o '{out}': unsupported format '{out.suffix}'; use .png, .jpg or .tif")
-    if not out.parent.exists():
-        raise UserError(f"-o '{out}': folder '{out.parent}' does not exist")
     try:
         options = _options(args)
     except UserError as exc:  # name the command-line flag, not the field
         field, _, rest = str(exc).partition(":")
         raise UserError(f"{_FLAGS.get(field, field)}:{rest}") from None
-    content = read_image(args.content, "content")
-    styles = [read_image(s, "style") for s in args.style]
+    content = read_image(args.content, "content", args.max_megapixels)
+    styles = [read_image(s, "style", args.max_megapixels) for s in args.style]
+    h, w = _output_size(content, args.size)
+    # full-size copies the job holds at once (content, resized, tensors, result, encoding); the
+    # optimisation itself tiles within the memory budget
+    check_memory(h * w * 3 * 4 * 10, f"--size {args.size or max(h, w)}", "use a smaller --size")
+    check_output(out, nbytes=h * w * 4 * (2 if (args.bits or 8) == 16 else 1), what="-o", inputs=inputs)
     content = _fit(content, args.size, wrap=args.tileable)
-    bar = TerminalBar("stylize")
+    bar = TerminalBar("stylize") if progress is None else None
     try:
-        result = stylize(content, styles, options, progress=bar)
+        result = stylize(content, styles, options, progress=progress or bar)
     except Cancelled:
         raise UserError("cancelled") from None
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     image = result.image
     write_image(out, image, bits=args.bits)
     summary = {"output": str(out), "size": [int(image.shape[1]), int(image.shape[0])], "steps": result.steps,
                "seconds": round(result.seconds, 3), "losses": {k: float(f"{v:.6g}") for k, v in result.losses.items()},
                "device": result.device, "backbone": result.backbone, "notes": result.notes}
-    print(json.dumps(summary), flush=True)
-    return 0
+    return summary
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    from ..backbones import vgg19_weights as vw
+    from ..backbones import vgg19, vgg19_weights as vw
 
     if args.weights and not Path(args.weights).expanduser().is_file():
         raise UserError(f"--weights '{args.weights}': file not found")
@@ -131,6 +153,8 @@ def run_weights(args: argparse.Namespace) -> int:
         info["message"] = vw.missing_weights_message()
     else:
         vw.check_hash(source)
+        # "found" means usable: loaded and checked exactly as stylize would
+        vgg19.load_vgg19(weights_file=args.weights or None)
         info["message"] = f"VGG19 weights from {source.origin}: {source.path} ({source.licence})"
     print(json.dumps(info), flush=True)
     return 0
