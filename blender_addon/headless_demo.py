@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         written.append(os.path.join(out, "render.png"))
 
         options = requests.style_options(backbone="auto", weights=args.weights, steps=args.style_steps,
-                                     size=max(args.size, 128), strength=10.0, preview_every=0)
+                                     size=max(args.size, 128), preview_every=0)
         # 3a. stylize the render
         t = time.monotonic()
         job = requests.prepare_stylize_render(scene, [style_path], options, render=rp)

@@ -41,8 +41,9 @@ class AtelierSettings(bpy.types.PropertyGroup):
         ("auto", "Auto network", "VGG19 when its weights are on disk, else the offline network"),
         ("vgg19", "VGG19", "ImageNet VGG19 (needs the weights)"),
         ("offline", "Offline network", "A network that needs no downloaded weights")])
-    strength: FloatProperty(name="Strength", default=10.0, min=0.0, soft_max=100.0,
-                            description="Style weight (β): higher paints more style over the content")
+    strength: FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=10.0,
+                            description="Style over content: 1 is the method's tuned balance, 2 twice as much "
+                                        "style, 0.5 half, 0 none")
     style_scale: FloatProperty(name="Scale", default=1.0, min=0.05, max=20.0,
                                description="Size of the style's strokes relative to the image")
     size: IntProperty(name="Size", default=512, min=0, soft_max=4096, subtype="PIXEL",

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
     p.add_argument("--style-weight", type=float, metavar="X",
-                   help="style strength (default 120 for multiscale, 10 for gatys)")
+                   help="style strength (default 300 for multiscale, 10 for gatys)")
     p.add_argument("--content-weight", type=float, metavar="X", default=1.0, help="content weight (default 1)")
     p.add_argument("--tv-weight", type=float, metavar="X", help="smoothing weight")
     p.add_argument("--style-scale", type=float, metavar="X", default=1.0, help="style feature size relative to content")
