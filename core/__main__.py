@@ -9,7 +9,7 @@ from .errors import UserError
 
 # Modules that provide `register(subparsers)`; each adds one subcommand whose handler
 # is stored as `func` and returns an exit code.
-COMMAND_MODULES = ("core.style.cli", "core.texture.cli", "core.worker")
+COMMAND_MODULES = ("core.style.cli", "core.texture.cli", "core.animation.cli", "core.worker")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -213,7 +213,7 @@ class _Objective:
     def __init__(self, net: nn.Module, strides: dict[str, int], content: torch.Tensor,
                  style_grams: list[dict[str, torch.Tensor]], masks: Optional[torch.Tensor],
                  opts: StyleOptions, tile: Optional[int], rng: np.random.Generator, autocast,
-                 cancel: Optional[CancelToken] = None) -> None:
+                 cancel: Optional[CancelToken] = None, guides=None) -> None:
         self.net, self.strides, self.opts, self.tile, self.rng = net, strides, opts, tile, rng
         self.cancel = cancel  # checked per tile too: a big tiled step can take minutes
         self.autocast = autocast
@@ -231,6 +231,10 @@ class _Objective:
         self.content_targets = self._features_whole(content, self.content_layers)
         self.content_energy = {k: (v.float() ** 2).mean() for k, v in self.content_targets.items()}
         self.content_count = {k: float(v.numel()) for k, v in self.content_targets.items()}
+        # Render-pass guides (core.animation.terms.ScaledGuides): per-pixel content weight, temporal term.
+        self.content_weights = {k: guides.content_weight_at(tuple(v.shape[-2:])) for k, v in
+                                self.content_targets.items()} if guides is not None else {}
+        self.pixel_terms = [guides.temporal] if guides is not None and guides.temporal is not None else []
         self.masks_at: dict[int, torch.Tensor] = {}
         if masks is not None:
             for s in set(strides[k] for k in self.style_layers):
@@ -293,6 +297,10 @@ class _Objective:
                 ry = _feature_index(t.core_y, s, self.hw[0], self.wrap, f.device)
                 rx = _feature_index(t.core_x, s, self.hw[1], self.wrap, f.device)
                 p = self.content_targets[k][:, :, ry[:, None], rx[None, :]]
+            w = self.content_weights.get(k)
+            if w is not None:  # Σ w·(f−p)² as the plain loss of √w·f against √w·p
+                w = (w if t is None else w[:, :, ry[:, None], rx[None, :]]).sqrt()
+                f, p = f * w, p * w
             total = total + losses.content_loss(f, p, self.content_energy[k], self.content_count[k])
         return total / max(1, len(self.content_layers))
 
@@ -318,9 +326,12 @@ class _Objective:
         ls = self._style_value(grams)
         ltv = losses.tv_loss(xv, self.wrap)
         total = self.alpha * lc + self.beta * ls + self.tvw * ltv
+        extra = {term.name: term(xv) for term in self.pixel_terms}
+        total = total + sum(extra.values())
         (grad,) = torch.autograd.grad(total, xv)
         return (float(total.detach()), {"content": float(lc.detach()), "style": float(ls.detach()),
-                                        "tv": float(ltv.detach())}, grad)
+                                        "tv": float(ltv.detach()), **{k: float(v.detach()) for k, v in extra.items()}},
+                grad)
 
     def _tiled(self, x: torch.Tensor):
         h, w = self.hw
@@ -364,11 +375,13 @@ class _Objective:
             grad.index_add_(2, t.rows, torch.zeros(1, 3, len(t.rows), w, device=x.device).index_add_(3, t.cols, gt))
         xv = x.detach().requires_grad_(True)
         ltv = losses.tv_loss(xv, self.wrap)
-        (gtv,) = torch.autograd.grad(self.tvw * ltv, xv)
+        extra = {term.name: term(xv) for term in self.pixel_terms}  # pixel-wise: whole image, no tiles
+        (gtv,) = torch.autograd.grad(self.tvw * ltv + sum(extra.values()), xv)
         grad += gtv
         ltv = float(ltv.detach())
-        total = self.alpha * lc + self.beta * ls + self.tvw * ltv
-        return float(total), {"content": float(lc), "style": ls, "tv": ltv}, grad
+        extra = {k: float(v.detach()) for k, v in extra.items()}
+        total = self.alpha * lc + self.beta * ls + self.tvw * ltv + sum(extra.values())
+        return float(total), {"content": float(lc), "style": ls, "tv": ltv, **extra}, grad
 
 
 # ----------------------------------------------------------------------------------------------
@@ -434,7 +447,7 @@ def _style_grams(net, strides, img: torch.Tensor, tile: Optional[int], autocast)
 
 def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleOptions] = None, *,
                masks: Optional[Sequence[np.ndarray]] = None, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None) -> StyleResult:
+               cancel: Optional[CancelToken] = None, guides=None) -> StyleResult:
     """Neural style transfer with a full report.
 
     content: float32 H×W×3 or H×W×4 (or H×W×1), 0..1, display-referred sRGB.
@@ -444,6 +457,8 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
     progress: called after every step with Progress(step, total, losses, stage, preview); preview is a
         small H×W×3 image, sent every `options.preview_every` steps and at the end of each scale.
     cancel: CancelToken, checked before every step; raises core.errors.Cancelled within one step.
+    guides: optional core.animation.terms.FrameGuides (render-pass guidance at the content's size):
+        a start image, a temporal term and a per-pixel content weight.
 
     Returns StyleResult(image at the content's size, alpha passed through unchanged, final losses,
     device and backbone actually used, steps, seconds, notes)."""
@@ -569,10 +584,13 @@ def stylize_ex(content: np.ndarray, style: ArrayOrList, options: Optional[StyleO
             masks_t = None
         else:
             masks_t = resize(mask_t_full, (sh, sw), opts.tileable).clamp(0, 1)
-        objective = _Objective(net, strides, content_t, grams, masks_t, opts, tile, rng, autocast, cancel)
+        scaled = guides.at((sh, sw), device, opts.tileable) if guides is not None else None
+        objective = _Objective(net, strides, content_t, grams, masks_t, opts, tile, rng, autocast, cancel, scaled)
 
         if x is None:
-            if opts.init == "noise":
+            if scaled is not None and scaled.init is not None:
+                x = scaled.init.clamp(0, 1)
+            elif opts.init == "noise":
                 g = torch.Generator().manual_seed(opts.seed)
                 x = torch.rand(content_t.shape, generator=g).to(device)
             else:

@@ -1,0 +1,138 @@
+"""Stylizing a rendered clip in order: the temporal term lowers flicker, edge guidance changes the
+output only near outlines, per-material regions, and the CLI's resume/overwrite rules. Offline
+backbone, 48×36 px, a few steps (the renders are real Cycles EXRs)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from core.animation import display, frames, motion, regions, sequence  # noqa: E402
+from core.errors import UserError  # noqa: E402
+from core.imageio import read_image, write_image  # noqa: E402
+from core.style.options import StyleOptions  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def clip_files(tmp_path_factory) -> list[str]:
+    from blender_addon import clip_render, demo_clip
+
+    scene = demo_clip.build_clip_scene((48, 36), frames=8, samples=4)
+    folder = tmp_path_factory.mktemp("clip")
+    return clip_render.render_frames(scene, [1, 2, 3], str(folder))
+
+
+@pytest.fixture(scope="module")
+def style_image() -> np.ndarray:
+    return read_image(ROOT / "core" / "samples" / "style_swirls.png")
+
+
+def _flicker(outputs: list[Path], clip: list[str]) -> float:
+    fs = [frames.read_frame(p) for p in clip]
+    outs = [read_image(p)[..., :3] for p in outputs]
+    return float(np.mean([motion.flicker(outs[t], outs[t - 1], fs[t].vector,
+                                         motion.reliability(fs[t].vector, fs[t - 1].vector))
+                          for t in range(1, len(fs))]))
+
+
+def _run(clip, style, out: Path, temporal: float, **kw) -> list[Path]:
+    out.mkdir(exist_ok=True)
+    return sequence.stylize_frames([sequence.FrameInput(p) for p in clip], regions.RegionSpec([style]), out,
+                                   StyleOptions(steps=STEPS, backbone="offline", preview_every=0),
+                                   sequence.AnimationOptions(temporal_weight=temporal, warp_init=temporal > 0, **kw))
+
+
+def test_temporal_term_lowers_flicker(tmp_path, clip_files, style_image):
+    per_frame = _run(clip_files, style_image, tmp_path / "per", 0.0)
+    temporal = _run(clip_files, style_image, tmp_path / "temporal", sequence.DEFAULT_TEMPORAL_WEIGHT)
+    assert [p.name for p in temporal] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    # Same first frame (nothing to be coherent with yet), then much steadier.
+    assert np.array_equal(read_image(per_frame[0]), read_image(temporal[0]))
+    f_per, f_temp = _flicker(per_frame, clip_files), _flicker(temporal, clip_files)
+    assert f_temp < 0.6 * f_per, (f_temp, f_per)
+    # Still stylized: far from the plain render.
+    shown = display.to_display(frames.read_frame(clip_files[2]).image)[..., :3]
+    assert np.abs(read_image(temporal[2])[..., :3] - shown).mean() > 0.03
+
+
+def test_resume_continues_after_the_last_finished_frame(tmp_path, clip_files, style_image):
+    out = tmp_path / "run"
+    out.mkdir()
+    inputs = [sequence.FrameInput(p) for p in clip_files]
+    spec = regions.RegionSpec([style_image])
+    opts = StyleOptions(steps=STEPS, backbone="offline", preview_every=0)
+    full = sequence.stylize_frames(inputs, spec, out, opts)
+    reference = [read_image(p) for p in full]
+    full[2].unlink()  # as if stopped before the last frame
+    first_mtime = full[0].stat().st_mtime_ns
+    done = []
+    sequence.stylize_frames(inputs, spec, out, opts, on_frame=done.append)
+    assert [d.resumed for d in done] == [True, True, False]
+    assert full[0].stat().st_mtime_ns == first_mtime
+    assert np.abs(read_image(full[2]) - reference[2]).max() <= 2 / 255  # from the 8-bit previous frame
+    # Other settings: refused, files untouched; --overwrite replaces.
+    with pytest.raises(UserError, match="another run or other settings"):
+        sequence.stylize_frames(inputs, spec, out, StyleOptions(steps=STEPS + 1, backbone="offline"))
+    assert full[0].stat().st_mtime_ns == first_mtime
+    # A user's own file with a frame's name is never replaced.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    write_image(mine / "frame_0002.png", np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(UserError, match="frame_0002.png"):
+        sequence.stylize_frames(inputs, spec, mine, opts)
+    assert sorted(p.name for p in mine.iterdir()) == ["frame_0002.png"]
+
+
+def test_edge_guidance_changes_output_near_outlines_only(tmp_path, clip_files, style_image):
+    one = clip_files[:1]
+    plain = _run(one, style_image, tmp_path / "plain", 0.0)
+    guided = _run(one, style_image, tmp_path / "guided", 0.0, edge_guide="both", edge_strength=6.0)
+    diff = np.abs(read_image(plain[0]) - read_image(guided[0])).mean(2)
+    frame = frames.read_frame(one[0])
+    from core.animation import guidance
+    edges = guidance.structure_edges(frame)
+    assert diff[edges > 0.5].mean() > 1.5 * diff[edges < 0.05].mean()
+
+
+def test_material_regions_and_kept_background(clip_files, style_image):
+    frame = frames.read_frame(clip_files[0])
+    other = np.ascontiguousarray(style_image[::-1, ::-1])
+    spec = regions.RegionSpec([style_image], material_styles={2: other}, background="keep").validate()
+    parts = regions.frame_regions(frame, spec)
+    assert len(parts.styles) == 2 and parts.styles[0] is other
+    cube = np.rint(frame.material_index[..., 0]) == 2
+    assert np.array_equal(parts.masks[0] > 0, cube)
+    assert np.allclose(parts.masks[0] + parts.masks[1] + parts.keep, 1.0)
+    with pytest.raises(UserError, match="--background own needs"):
+        regions.RegionSpec([style_image], background="own").validate()
+    deep = regions.frame_regions(frame, regions.RegionSpec([style_image], depth_stroke_scale=1.0))
+    assert len(deep.styles) == 2 and deep.styles[0].shape[0] < style_image.shape[0]  # near: cropped, larger strokes
+
+
+def test_cli_animate_writes_frames_and_refuses_without_vectors(tmp_path, clip_files):
+    style = str(ROOT / "core" / "samples" / "style_swirls.png")
+    cmd = [sys.executable, "-m", "core", "animate", *clip_files[:2], "--style", style, "-o", str(tmp_path / "o"),
+           "--steps", "4", "--backbone", "offline", "--edge-guide", "depth"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["computed"] == 2
+    assert (tmp_path / "o" / "frame_0002.png").is_file()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == 0
+    png = tmp_path / "f_0001.png"
+    write_image(png, np.zeros((36, 48, 3), np.float32))
+    write_image(tmp_path / "f_0002.png", np.zeros((36, 48, 3), np.float32))
+    bad = subprocess.run([sys.executable, "-m", "core", "animate", str(png), str(tmp_path / "f_0002.png"),
+                          "--style", style, "-o", str(tmp_path / "p")], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "no Vector pass" in bad.stderr and "Traceback" not in bad.stderr
