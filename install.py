@@ -35,10 +35,12 @@ BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
+    "OpenEXR==3.5.3",       # reads Blender's multilayer EXR renders (core/animation/frames.py)
+    "opencolorio==2.6.0",   # scene-linear -> display colour with Blender's own config (core/animation/display.py)
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
 STAMP = VENV / ".atelier-stamp.json"
-PROBE = "import torch, torchvision, numpy, cv2, PIL, pytest, bpy, core"
+PROBE = "import torch, torchvision, numpy, cv2, PIL, OpenEXR, PyOpenColorIO, pytest, bpy, core"
 TORCH_INDEXES = {
     "cpu": "https://download.pytorch.org/whl/cpu",
     "cuda": "https://download.pytorch.org/whl/cu128",

@@ -71,6 +71,21 @@ def edge_score(image: np.ndarray, edges: np.ndarray) -> float:
     return float(np.corrcoef(mag, edges.ravel())[0, 1])
 
 
+def silhouette_fidelity(image: np.ndarray, content: np.ndarray, edges: np.ndarray) -> float:
+    """Correlation of the output's and the content's gradient magnitudes on the depth/normal edge band:
+    1 when the stylized outlines sit exactly where the rendered ones are."""
+    import cv2
+
+    def grad(img: np.ndarray) -> np.ndarray:
+        lum = cv2.GaussianBlur((img[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)).astype(np.float32),
+                               (0, 0), 1.5)
+        gy, gx = np.gradient(lum)
+        return np.hypot(gx, gy)
+
+    band = edges > 0.3
+    return float(np.corrcoef(grad(image)[band], grad(content)[band])[0, 1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=8)
@@ -82,6 +97,7 @@ def main() -> None:
     ap.add_argument("--style", default=str(ROOT / "core" / "samples" / "style_swirls.png"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--keep", metavar="DIR", help="write the frames and a contact sheet here")
+    ap.add_argument("--edges-only", action="store_true", help="skip the flicker part")
     args = ap.parse_args()
     import torch
 
@@ -117,24 +133,28 @@ def main() -> None:
                 "style": float(np.mean(style_losses(images, style, args.backbone)))}
 
     gammas = [float(g) for g in args.temporal_weights.split(",") if g] or [sequence.DEFAULT_TEMPORAL_WEIGHT]
-    rows = [run("per-frame", sequence.AnimationOptions(temporal_weight=0.0, warp_init=False))]
-    for g in gammas:
+    rows = [] if args.edges_only else [run("per-frame", sequence.AnimationOptions(temporal_weight=0.0,
+                                                                                 warp_init=False))]
+    for g in [] if args.edges_only else gammas:
         rows.append(run(f"temporal γ={g:g}", sequence.AnimationOptions(temporal_weight=g)))
     floor = flicker(shown)
-    base = rows[0]
-    print(f"\nflicker ({len(fs)} frames, {args.steps} steps/frame, {args.backbone}); content floor {floor:.4f}; "
-          f"reliable pixels {np.mean([m.mean() for m in masks[1:]]):.0%}")
-    print(f"{'method':<20}{'flicker':>9}{'ratio':>8}{'style':>9}{'ratio':>8}{'seconds':>9}")
-    for r in rows:
-        print(f"{r['name']:<20}{r['flicker']:9.4f}{r['flicker'] / base['flicker']:8.2f}{r['style']:9.4f}"
-              f"{r['style'] / base['style']:8.2f}{r['seconds']:9.1f}")
+    base = rows[0] if rows else None
+    if rows:
+        assert base is not None
+        print(f"\nflicker ({len(fs)} frames, {args.steps} steps/frame, {args.backbone}); content floor {floor:.4f}; "
+              f"reliable pixels {np.mean([m.mean() for m in masks[1:]]):.0%}")
+        print(f"{'method':<20}{'flicker':>9}{'ratio':>8}{'style':>9}{'ratio':>8}{'seconds':>9}")
+        for r in rows:
+            print(f"{r['name']:<20}{r['flicker']:9.4f}{r['flicker'] / base['flicker']:8.2f}{r['style']:9.4f}"
+                  f"{r['style'] / base['style']:8.2f}{r['seconds']:9.1f}")
 
     # Edge score on the first frame: unguided vs depth+normal guided.
     one = [sequence.FrameInput(clip[0])]
     edges = guidance.structure_edges(fs[0])
-    print(f"\nedge score (frame 1, correlation with depth/normal edges); content's own "
-          f"{edge_score(shown[0], edges):.3f}")
-    print(f"{'guide':<20}{'edges':>9}{'style':>9}")
+    print(f"\nedge score (frame 1): 'edges' = correlation of the output's gradients with the depth/normal "
+          f"edge map (content's own {edge_score(shown[0], edges):.3f}); 'silhouette' = correlation of output and "
+          f"content gradients on the edge band")
+    print(f"{'guide':<20}{'edges':>9}{'silhouette':>11}{'style':>9}")
     edge_rows = []
     for name, guide, strength in (("unguided", "off", 0.0), ("depth+normal x3", "both", 3.0),
                                   ("depth+normal x8", "both", 8.0)):
@@ -146,10 +166,12 @@ def main() -> None:
                                                                   overwrite=True))
         img = read_image(paths[0])[..., :3]
         edge_rows.append(img)
-        print(f"{name:<20}{edge_score(img, edges):9.3f}{style_losses([img], style, args.backbone)[0]:9.4f}")
+        print(f"{name:<20}{edge_score(img, edges):9.3f}{silhouette_fidelity(img, shown[0], edges):11.3f}"
+              f"{style_losses([img], style, args.backbone)[0]:9.4f}")
     if args.keep:
-        sheet = np.concatenate([np.concatenate(shown[:4], 1)] + [np.concatenate(r["images"][:4], 1) for r in rows], 0)
-        write_image(work / "flicker_sheet.png", sheet)
+        if rows:
+            sheet = np.concatenate([np.concatenate(shown[:4], 1)] + [np.concatenate(r["images"][:4], 1) for r in rows], 0)
+            write_image(work / "flicker_sheet.png", sheet)
         write_image(work / "edges_sheet.png", np.concatenate([shown[0]] + edge_rows, 1))
         print(f"\nframes and sheets in {work}")
 

@@ -60,6 +60,7 @@ jobs. check_setup is the exception: quick and read-only, it runs at once on its 
         -> {"outputs": [{"path" (output_dir/<name>.npy), "name", "kind": "color"|"normal"|"data",
                          "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps"}}
         (generation itself cannot be interrupted; a cancel takes effect before outputs are written)
+    animate           rendered EXR frames -> temporally coherent PNG frames; see core/animation/job.py
         Loaded checkpoints (and their generators) stay cached, keyed by path, mtime and size.
 
 Images cross as .npy files: float32 H×W×C, rows top-down, values 0..1 (display-referred sRGB for
@@ -101,7 +102,7 @@ PREVIEW_INTERVAL = 0.5  # seconds between preview files
 PREVIEW_SIDE = 256
 CHECKPOINTS_KEPT = 4  # texture models kept in memory between jobs
 
-JOB_TYPES = ("check_setup", "stylize", "texture_train", "texture_generate")
+JOB_TYPES = ("check_setup", "stylize", "texture_train", "texture_generate", "animate")
 CONTROL_TYPES = ("ping", "cancel", "shutdown")
 
 log = logging.getLogger("core.worker")
@@ -646,12 +647,19 @@ _HANDLERS: dict[str, Callable[[Worker, _Job], dict]] = {
     "stylize": _stylize,
     "texture_train": _texture_train,
     "texture_generate": _texture_generate,
+    "animate": lambda worker, job: _animate_job().run_animate_job(worker, job),
 }
 _SPECS: dict[str, Callable[[dict], Any]] = {
     "stylize": StylizeJob.from_params,
     "texture_train": TrainJob.from_params,
     "texture_generate": GenerateJob.from_params,
+    "animate": lambda params: _animate_job().AnimateJob.from_params(params),
 }
+
+
+def _animate_job():
+    from .animation import job  # rendered-animation job: spec, handler and protocol notes live there
+    return job
 
 
 # --- entry point -----------------------------------------------------------------------------

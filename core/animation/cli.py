@@ -108,15 +108,11 @@ def run_animate(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UserError(f"-o '{out}': folder '{out.parent}' does not exist")
     out.mkdir(exist_ok=True)
-    run_settings = {"styles": [str(Path(s).resolve()) for s in args.style],
-                    "material_styles": {str(k): str(v.resolve()) for k, v in material_paths.items()},
-                    "background": args.background, "background_style": args.background_style,
-                    "depth_stroke_scale": args.depth_stroke_scale}
     bar = TerminalBar("animate")
     started = time.perf_counter()
     done: list[dict] = []
     try:
-        stylize_frames(inputs, regions, out, style_options, options, progress=bar, run_settings=run_settings,
+        stylize_frames(inputs, regions, out, style_options, options, progress=bar,
                        on_frame=lambda d: done.append({"output": d.output, "resumed": d.resumed,
                                                         **({"style": round(d.losses["style"], 6)}
                                                            if "style" in d.losses else {})}))

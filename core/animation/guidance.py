@@ -54,8 +54,11 @@ def structure_edges(frame: Frame, use_depth: bool = True, use_normal: bool = Tru
 
 
 def content_weight_map(edges: np.ndarray, strength: float) -> np.ndarray:
-    """H×W per-pixel content weight: 1 on flat areas, 1 + strength on outlines and creases."""
-    return (1.0 + float(strength) * edges).astype(np.float32)
+    """H×W per-pixel content weight, (1 + strength) times higher on outlines and creases than on flat
+    areas, normalised to mean 1: the content's share of the objective stays the same, it moves to the
+    outlines (so guided and unguided reach similar style losses)."""
+    w = 1.0 + float(strength) * np.asarray(edges, np.float32)
+    return (w / max(float(w.mean()), 1e-6)).astype(np.float32)
 
 
 @dataclass

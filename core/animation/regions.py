@@ -3,6 +3,7 @@ background (kept, own style, or with the rest) and depth bands for stroke scale,
 pairs for the engine's masked styles."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -51,6 +52,15 @@ class RegionSpec:
         if self.depth_stroke_scale > 0:
             out.add("depth")
         return out
+
+    def fingerprint(self) -> dict:
+        """Plain data that identifies these styles and regions (image hashes, not paths)."""
+        digest = lambda a: hashlib.sha1(np.ascontiguousarray(a, np.float32).tobytes()).hexdigest()[:16]  # noqa: E731
+        return {"styles": [digest(s) for s in self.styles],
+                "material_styles": {str(k): digest(v) for k, v in sorted(self.material_styles.items())},
+                "background": self.background,
+                "background_style": digest(self.background_style) if self.background_style is not None else None,
+                "depth_stroke_scale": self.depth_stroke_scale}
 
     @property
     def plain(self) -> bool:

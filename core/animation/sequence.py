@@ -120,8 +120,9 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
                    cancel: Optional[CancelToken] = None, run_settings: Optional[dict] = None) -> list[Path]:
     """Stylize `inputs` in order into `out_dir` (which must exist); returns the output paths.
 
-    run_settings: plain data identifying the run (files, styles, options) for resuming; a folder
-    holding frames of a run with other settings is refused unless `options.overwrite`."""
+    A folder holding frames of a run with other settings (frame names, styles, options; the
+    manifest OUTDIR/.atelier-animate.json) is refused unless `options.overwrite`; with the same
+    settings the run resumes after the last finished frame. run_settings: extra plain data to match."""
     from ..style.engine import stylize_ex
 
     opts = (options or AnimationOptions()).validate()
@@ -137,8 +138,8 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{what} '{path}': file not found")
     outputs = output_paths(inputs, out)
-    settings = {"frames": [asdict(f) for f in inputs], "style": style_opts.to_dict(),
-                "animation": {**asdict(opts), "overwrite": None}, **(run_settings or {})}
+    settings = {"frames": [Path(f.path).name for f in inputs], "regions": regions.fingerprint(),
+                "style": style_opts.to_dict(), "animation": {**asdict(opts), "overwrite": None}, **(run_settings or {})}
     settings = json.loads(json.dumps(settings, default=str))
     first_todo = _check_manifest(out, outputs, settings, opts.overwrite)
     _write_manifest(out, settings)
