@@ -41,11 +41,11 @@ def style_losses(outputs: list[np.ndarray], style: np.ndarray, backbone: str) ->
     """Gram style loss (the engine's definition and layer weights) of each output against the style."""
     import torch
 
-    from core.style import engine, losses
+    from core.style import StyleOptions, engine, losses
+    from core.style.inputs import to_tensor
 
-    opts = engine.StyleOptions(backbone=backbone)
-    net, _ = engine._build_backbone(opts, torch.device("cpu"), [])
-    to_t = lambda a: engine._to_tensor(np.ascontiguousarray(a[..., :3]), torch.device("cpu"))  # noqa: E731
+    net, _ = engine._build_backbone(StyleOptions(backbone=backbone), torch.device("cpu"), [])
+    to_t = lambda a: to_tensor(np.ascontiguousarray(a[..., :3]), torch.device("cpu"))  # noqa: E731
     out = []
     with torch.no_grad():
         long_edge = max(outputs[0].shape[:2])

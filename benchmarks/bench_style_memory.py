@@ -43,14 +43,14 @@ def _images(size: int):
 
 def child(size: int, mode: str, weights: str, budget: float, steps: int, backbone: str = "vgg19") -> None:
     torch.set_num_threads(1)
-    from core.style import StyleOptions, stylize_ex
+    from core.style import StyleOptions, stylize
 
     content, style = _images(size)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     opts = StyleOptions(backbone=backbone, weights=weights, method="gatys", steps=steps, style_scale=512 / size,
                         max_memory_gb=budget if mode == "tiled" else 4096.0, preview_every=0)
     t0 = time.perf_counter()
-    res = stylize_ex(content, style, opts)
+    res = stylize(content, style, opts)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"size": size, "mode": mode, "peak_gb": peak, "before_gb": base_rss,
                       "seconds": time.perf_counter() - t0, "notes": res.notes}))
@@ -58,19 +58,17 @@ def child(size: int, mode: str, weights: str, budget: float, steps: int, backbon
 
 def gradient_check(weights: str) -> dict:
     """Tiled vs whole gradient at 512², and energy on tile boundaries vs interior (grid offset 0)."""
-    import contextlib
-
     from core.backbones import vgg19
-    from core.style import StyleOptions, engine
+    from core.style import StyleOptions
+    from core.style.inputs import to_tensor
+    from core.style.objective import make_objective
 
     torch.set_num_threads(1)
     n, tile = 512, 128
     content, style = _images(n)
     cpu = torch.device("cpu")
     net = vgg19.load_vgg19(weights_file=weights)
-    strides = engine._layer_strides(net, cpu)
-    c = engine._to_tensor(content, cpu)
-    grams = [engine._style_grams(net, strides, engine._to_tensor(style, cpu), None, contextlib.nullcontext)]
+    c = to_tensor(content, cpu)
     x = (c + 0.1 * torch.randn(c.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     opts = StyleOptions(backbone="vgg19", weights=weights)
 
@@ -78,8 +76,8 @@ def gradient_check(weights: str) -> dict:
         def integers(self, _n):
             return 0
 
-    whole = engine._Objective(net, strides, c, grams, None, opts, None, Zero(), contextlib.nullcontext)
-    tiled = engine._Objective(net, strides, c, grams, None, opts, tile, Zero(), contextlib.nullcontext)
+    whole = make_objective(net, c, [to_tensor(style, cpu)], opts)
+    tiled = make_objective(net, c, [to_tensor(style, cpu)], opts, tile=tile, rng=Zero())
     _, _, gw = whole(x)
     _, _, gt = tiled(x)
     near = torch.zeros(n, dtype=torch.bool)
@@ -115,7 +113,7 @@ def main() -> None:
         args.sizes = [512, 1024]
 
     from core.backbones import vgg19
-    from core.style import engine
+    from core.style.tiles import bytes_per_pixel
 
     tmp = Path(tempfile.mkdtemp())
     weights = tmp / "vgg19-random.pth"
@@ -128,7 +126,7 @@ def main() -> None:
         probe = OfflineBackbone()
     else:
         probe = vgg19.VGG19Features(vgg19.CONTENT_LAYERS + tuple(vgg19.STYLE_LAYERS))
-    bpp = engine._bytes_per_pixel(probe, torch.device("cpu"))
+    bpp = bytes_per_pixel(probe, torch.device("cpu"))
     avail = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemAvailable")) / 2**20
 
 

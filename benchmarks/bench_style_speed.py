@@ -12,7 +12,6 @@ is excluded from the clock). Ratio = time-to-L* / baseline time; target ≤ 1/3.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -26,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.backbones import vgg19  # noqa: E402
 from core.imageio import read_image  # noqa: E402
-from core.style import StyleOptions, stylize_ex  # noqa: E402
-from core.style import engine  # noqa: E402
+from core.style import StyleOptions, stylize  # noqa: E402
+from core.style.objective import make_objective  # noqa: E402
 from core.style.resample import resize  # noqa: E402
 
 
@@ -58,23 +57,14 @@ def main() -> None:
     weights = tmp / "vgg19-random.pth"
     torch.save(torchvision.models.vgg19(weights=None).state_dict(), weights)
     net = vgg19.load_vgg19(weights_file=weights)
-    cpu = torch.device("cpu")
-    strides = engine._layer_strides(net, cpu)
 
     content = square(read_image(ROOT / "core/samples/content_house.png"), n)
     style = square(read_image(ROOT / "core/samples/style_swirls.png"), n)
-    null = contextlib.nullcontext
-    grams = [engine._style_grams(net, strides, style, None, null)]
     objective_opts = StyleOptions(backbone="vgg19", weights=str(weights), tv_weight=0.0, style_weight=10.0)
-    objective = engine._Objective(net, strides, content, grams, None, objective_opts, None,
-                                  np.random.default_rng(0), null)
+    objective = make_objective(net, content, [style], objective_opts)
 
     def score(x: torch.Tensor) -> float:
-        with torch.no_grad():
-            feats = net(x)
-            lc = objective._content_part(feats, None)
-            g = {k: engine.losses.gram_from_sums(*v) for k, v in objective._style_sums(feats, None).items()}
-            return float(objective.alpha * lc + objective.beta * objective._style_value(g))
+        return objective(x)[0]  # α·content + β·style (TV is off in objective_opts)
 
     # --- tutorial-style baseline ---------------------------------------------------------------
     x = content.clone().requires_grad_(True)
@@ -134,7 +124,7 @@ def main() -> None:
         opts = StyleOptions(backbone="vgg19", weights=str(weights), steps=steps, tv_weight=0.0,
                             style_weight=10.0, preview_every=5, **cfg)
         clock["start"] = time.perf_counter()
-        res = stylize_ex(c_np, s_np, opts, progress=on_progress)
+        res = stylize(c_np, s_np, opts, progress=on_progress)
         total_time = time.perf_counter() - clock["start"] - clock["paused"]
         final = score(torch.from_numpy(np.ascontiguousarray(res.image.transpose(2, 0, 1)))[None])
         hit = clock["hit"]

@@ -7,7 +7,11 @@ Layout (bpy-facing code apart from the logic it drives):
   compat.py   Blender 4.2..5.0 differences (compositor, output formats)
   passes.py   reads render passes (multilayer EXR + OpenImageIO, OCIO view transform)
   pixels.py   moves pixels between images and arrays, creates result images
-  jobs.py     job logic as plain functions (used by the operators, the tests and the demo)
+  job.py      what a job is (Job, ResultSettings, JobError/JobCancelled, name-based node references)
+  requests.py scene -> worker: builds each job's request (plain functions the operators, tests, demo share)
+  results.py  worker -> scene: final events become new images, linked nodes, checkpoints, frames
+  runner.py   the worker client's lifetime, JobRunner (modal polling) and run_blocking
+  job_files.py  job folders and .npy files shared with the worker
   operators.py, ui.py, prefs.py, props.py   the Blender UI layer
 """
 from __future__ import annotations
@@ -38,9 +42,9 @@ def register() -> None:
 
 
 def unregister() -> None:
-    from . import jobs
+    from . import runner
 
-    jobs.shutdown_client()
+    runner.shutdown_client()
     props.unregister_runtime_props()
     if hasattr(bpy.types.Scene, "atelier"):
         del bpy.types.Scene.atelier

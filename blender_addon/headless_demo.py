@@ -20,7 +20,8 @@ import numpy as np
 
 import bpy
 
-from . import jobs, passes, pixels
+from . import passes, pixels, requests, results, runner
+from .job import JobCancelled, JobError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -147,7 +148,7 @@ def find_style_image() -> str:
 
 
 def save_png(image: bpy.types.Image, path: str) -> str:
-    jobs.write_frame_png(path, pixels.display_array(image) if not pixels.is_data_image(image)
+    results.write_frame_png(path, pixels.display_array(image) if not pixels.is_data_image(image)
                          else pixels.image_array(image))
     return path
 
@@ -192,19 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # 2. render with passes
         t = time.monotonic()
-        rp = jobs.render_content(scene)
+        rp = requests.render_content(scene)
         print(f"[demo] rendered {rp.size[0]}x{rp.size[1]} with Cycles CPU in {time.monotonic() - t:.1f}s; "
               f"passes: {', '.join(['combined', *sorted(rp.extra)])}")
         display = passes.display_transform(scene, rp.combined)
-        jobs.write_frame_png(os.path.join(out, "render.png"), display)
+        results.write_frame_png(os.path.join(out, "render.png"), display)
         written.append(os.path.join(out, "render.png"))
 
-        options = jobs.style_options(backbone="auto", weights=args.weights, steps=args.style_steps,
+        options = requests.style_options(backbone="auto", weights=args.weights, steps=args.style_steps,
                                      size=max(args.size, 128), strength=10.0, preview_every=0)
         # 3a. stylize the render
         t = time.monotonic()
-        job = jobs.prepare_stylize_render(scene, [style_path], options, render=rp)
-        images = jobs.run_blocking(client, job, on_event=_progress_printer("stylize render"))
+        job = requests.prepare_stylize_render(scene, [style_path], options, render=rp)
+        images = runner.run_blocking(client, job, on_event=_progress_printer("stylize render"))
         backbone, notes = job.info.get("backbone"), job.info.get("notes") or []
         print(f"[demo] stylized the render in {time.monotonic() - t:.1f}s -> image '{images[0].name}'")
         print(f"[demo] backbone used: {backbone}" + (f" ({'; '.join(map(str, notes))})" if notes else ""))
@@ -215,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         node = roles["node"]
         tex_options = dict(options, tileable=True, size=None)
         tex_options.pop("size")
-        job = jobs.prepare_stylize_image(node.image, [style_path], tex_options, node=node)
-        images = jobs.run_blocking(client, job, on_event=_progress_printer("stylize texture"))
+        job = requests.prepare_stylize_image(node.image, [style_path], tex_options, node=node)
+        images = runner.run_blocking(client, job, on_event=_progress_printer("stylize texture"))
         print(f"[demo] stylized texture '{roles['texture'].name}' in {time.monotonic() - t:.1f}s -> "
               f"'{images[0].name}', now used by node '{node.name}' of material '{roles['material'].name}'")
         written.append(save_png(images[0], os.path.join(out, "texture_stylized.png")))
@@ -229,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         train_opts = {"model": "psgan", "steps": args.train_steps, "patch": 64, "batch": 4, "width": 32,
                       "ema": 0.0,  # a short run: the live generator (an EMA would still lean on the random start)
                       "preview_every": 0, "device": "cpu"}
-        job = jobs.prepare_texture_train(roles["texture"], train_opts, ckpt,
+        job = requests.prepare_texture_train(roles["texture"], train_opts, ckpt,
                                          generate={"width": 256, "height": 256, "seed": 1, "tileable": True})
-        images = jobs.run_blocking(client, job, on_event=_progress_printer("train GAN"))
+        images = runner.run_blocking(client, job, on_event=_progress_printer("train GAN"))
         print(f"[demo] trained a {train_opts['model']} texture GAN ({args.train_steps} steps) and generated "
               f"{images[0].size[0]}x{images[0].size[1]} in {time.monotonic() - t:.1f}s; model: {ckpt}")
         gan_mat = bpy.data.materials.new("GAN Bricks")
@@ -250,14 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         roles["ground"].data.materials[0] = gan_mat
         written.append(save_png(images[0], os.path.join(out, "gan_texture.png")))
         tiled = np.tile(pixels.display_array(images[0]), (2, 2, 1))
-        jobs.write_frame_png(os.path.join(out, "gan_texture_tiled_2x2.png"), tiled)
+        results.write_frame_png(os.path.join(out, "gan_texture_tiled_2x2.png"), tiled)
         written.append(os.path.join(out, "gan_texture_tiled_2x2.png"))
 
         # the scene with its new textures
-        rp2 = jobs.render_content(scene)
-        jobs.write_frame_png(os.path.join(out, "render_with_new_textures.png"), passes.display_transform(scene, rp2.combined))
+        rp2 = requests.render_content(scene)
+        results.write_frame_png(os.path.join(out, "render_with_new_textures.png"), passes.display_transform(scene, rp2.combined))
         written.append(os.path.join(out, "render_with_new_textures.png"))
-    except (jobs.JobError, jobs.JobCancelled) as exc:
+    except (JobError, JobCancelled) as exc:
         print(f"[demo] failed: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -1,4 +1,4 @@
-"""Operators: a thin layer over jobs.py.
+"""Operators: a thin layer over requests.py and runner.py.
 
 Long jobs run modally (invoke): a timer polls the worker client, progress goes to the panel and
 the status bar, step previews into an 'Atelier Preview' image, ESC or the Cancel button cancels.
@@ -13,9 +13,11 @@ from typing import Iterator, Optional
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import jobs, prefs
-
-PREVIEW_NAME = jobs.PREVIEW_NAME
+from . import prefs
+from .job import Job, JobCancelled, JobError, ResultSettings
+from .requests import (prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
+                       prepare_texture_train, style_options)
+from .runner import PREVIEW_NAME, JobRunner, get_client, run_blocking
 
 
 # ---------------------------------------------------------------- gathering inputs
@@ -27,13 +29,13 @@ def _settings(context) -> "bpy.types.PropertyGroup":
 def _client(context):
     p = prefs.get(context)
     python = p.worker_python if p else ""
-    return jobs.get_client(bpy.path.abspath(python) if python else "")
+    return get_client(bpy.path.abspath(python) if python else "")
 
 
 def _style_options(context) -> dict:
     s = _settings(context)
     p = prefs.get(context)
-    return jobs.style_options(
+    return style_options(
         method=s.method, backbone=s.backbone, weights=p.weights_file if p else "", size=s.size, steps=s.steps,
         strength=s.strength, style_scale=s.style_scale, preserve_color=s.preserve_color, tileable=s.tileable,
         seed=s.seed, device=p.device if p else "auto", memory_gb=p.memory_budget_gb if p else 0.0)
@@ -50,13 +52,13 @@ def _styles(context) -> list:
     s = _settings(context)
     main = s.style_image if s.style_source == "IMAGE" else s.style_file
     if not main:
-        raise jobs.JobError("choose a style image in the Atelier panel")
+        raise JobError("choose a style image in the Atelier panel")
     return [main] + [item.image for item in s.extra_styles if item.image is not None]
 
 
-def _result_settings(context) -> jobs.ResultSettings:
+def _result_settings(context) -> ResultSettings:
     s = _settings(context)
-    return jobs.ResultSettings(float_buffer=s.result_float, store=s.store)
+    return ResultSettings(float_buffer=s.result_float, store=s.store)
 
 
 def _checkpoint_dir() -> str:
@@ -81,9 +83,9 @@ def _editor_image(context, name: str) -> bpy.types.Image:
         space = context.space_data
         image = getattr(space, "image", None) if space is not None and space.type == "IMAGE_EDITOR" else None
     if image is None:
-        raise jobs.JobError("no image: show an image in the Image Editor")
+        raise JobError("no image: show an image in the Image Editor")
     if image.name.startswith(PREVIEW_NAME):
-        raise jobs.JobError("that is the live preview; show the image you want to use")
+        raise JobError("that is the live preview; show the image you want to use")
     return image
 
 
@@ -94,20 +96,20 @@ def _image_node(context, material: str, node: str) -> bpy.types.Node:
     else:
         n = getattr(context, "active_node", None)
     if n is None or n.bl_idname != "ShaderNodeTexImage":
-        raise jobs.JobError("select an Image Texture node")
+        raise JobError("select an Image Texture node")
     if n.image is None:
-        raise jobs.JobError(f"the node '{n.name}' has no image")
+        raise JobError(f"the node '{n.name}' has no image")
     return n
 
 
-def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[jobs.Job]:
+def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[Job]:
     """One job per frame (rendered when the job is prepared); the current frame is restored."""
     s = _settings(context)
     current = scene.frame_current
     try:
         for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
             scene.frame_set(frame)
-            yield jobs.prepare_stylize_render(scene, styles, options, styles_by_object_index=s.styles_by_object_index,
+            yield prepare_stylize_render(scene, styles, options, styles_by_object_index=s.styles_by_object_index,
                                               frame_path=os.path.join(out_dir, f"frame_{frame:04d}.png"))
     finally:
         scene.frame_set(current)
@@ -117,14 +119,14 @@ def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[jobs.J
 
 class _JobOperator:
     """Base for long jobs. Subclasses implement make_jobs(context) -> iterator of Job.
-    The modal path is a thin shell over jobs.JobRunner (which the tests drive headless)."""
+    The modal path is a thin shell over runner.JobRunner (which the tests drive headless)."""
     bl_options = {"REGISTER"}
 
     _timer = None
-    _runner: Optional[jobs.JobRunner] = None
+    _runner: Optional[JobRunner] = None
     _space = None
 
-    def make_jobs(self, context) -> Iterator[jobs.Job]:
+    def make_jobs(self, context) -> Iterator[Job]:
         raise NotImplementedError
 
     def finished(self, context, images: list) -> None:
@@ -139,12 +141,12 @@ class _JobOperator:
             client = _client(context)
             images: list = []
             for job in self.make_jobs(context):
-                images += jobs.run_blocking(client, job)
+                images += run_blocking(client, job)
                 self._report_info(job)
-        except jobs.JobCancelled:
+        except JobCancelled:
             self.report({"WARNING"}, "Cancelled; nothing was changed")
             return {"CANCELLED"}
-        except (jobs.JobError, OSError) as exc:
+        except (JobError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.finished(context, images)
@@ -160,9 +162,9 @@ class _JobOperator:
         space = context.space_data
         self._space = space if space is not None and space.type == "IMAGE_EDITOR" else None
         try:
-            self._runner = jobs.JobRunner(_client(context), self.make_jobs(context))
+            self._runner = JobRunner(_client(context), self.make_jobs(context))
             self._runner.start()
-        except (jobs.JobError, OSError) as exc:
+        except (JobError, OSError) as exc:
             if self._runner is not None:
                 self._runner.close()
             self.report({"ERROR"}, str(exc))
@@ -222,7 +224,7 @@ class _JobOperator:
         if space is not None and space.type == "IMAGE_EDITOR":
             space.image = image
 
-    def _report_info(self, job: jobs.Job) -> None:
+    def _report_info(self, job: Job) -> None:
         backbone = job.info.get("backbone")
         notes = job.info.get("notes")
         if backbone:
@@ -243,7 +245,7 @@ class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
 
     def make_jobs(self, context):
         self._source = _editor_image(context, self.image_name)
-        yield jobs.prepare_stylize_image(self._source, _styles(context), _style_options(context),
+        yield prepare_stylize_image(self._source, _styles(context), _style_options(context),
                                          result=_result_settings(context))
 
     def finished(self, context, images):
@@ -264,7 +266,7 @@ class ATELIER_OT_stylize_node(_JobOperator, bpy.types.Operator):
 
     def make_jobs(self, context):
         node = _image_node(context, self.material, self.node)
-        yield jobs.prepare_stylize_image(node.image, _styles(context), _style_options(context), node=node,
+        yield prepare_stylize_image(node.image, _styles(context), _style_options(context), node=node,
                                          result=_result_settings(context))
 
 
@@ -280,11 +282,11 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
         if s.animation:
             out_dir = bpy.path.abspath(s.output_dir)
             if not out_dir:
-                raise jobs.JobError("set an output folder for the animation frames")
+                raise JobError("set an output folder for the animation frames")
             os.makedirs(out_dir, exist_ok=True)
             yield from _animation_jobs(context, scene, styles, options, out_dir)
         else:
-            yield jobs.prepare_stylize_render(scene, styles, options, use_last_render=s.use_last_render,
+            yield prepare_stylize_render(scene, styles, options, use_last_render=s.use_last_render,
                                               styles_by_object_index=s.styles_by_object_index,
                                               result=_result_settings(context))
 
@@ -307,7 +309,7 @@ class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
         base, n = dest[:-3], 1
         while os.path.exists(dest):
             dest, n = f"{base}_{n}.pt", n + 1
-        yield jobs.prepare_texture_train(image, _train_options(context), dest, node=node,
+        yield prepare_texture_train(image, _train_options(context), dest, node=node,
                                          generate={"width": s.texture_width, "height": s.texture_height,
                                                    "seed": s.texture_seed, "tileable": True},
                                          result=_result_settings(context))
@@ -330,8 +332,8 @@ class ATELIER_OT_generate_texture(_JobOperator, bpy.types.Operator):
         s = _settings(context)
         node = _image_node(context, self.material, self.node) if (self.to_node or self.material) else None
         if not s.checkpoint:
-            raise jobs.JobError("no texture model yet: train one first (or choose a .pt file)")
-        yield jobs.prepare_texture_generate(s.checkpoint, s.texture_width, s.texture_height, seed=s.texture_seed,
+            raise JobError("no texture model yet: train one first (or choose a .pt file)")
+        yield prepare_texture_generate(s.checkpoint, s.texture_width, s.texture_height, seed=s.texture_seed,
                                             node=node, result=_result_settings(context))
 
     def finished(self, context, images):
@@ -357,10 +359,10 @@ class ATELIER_OT_check_setup(bpy.types.Operator):
 
     def execute(self, context):
         p = prefs.get(context)
-        job = jobs.prepare_check_setup(p.weights_file if p else "", p.device if p else "auto")
+        job = prepare_check_setup(p.weights_file if p else "", p.device if p else "auto")
         try:
-            jobs.run_blocking(_client(context), job, timeout=180)
-        except (jobs.JobError, jobs.JobCancelled, OSError) as exc:
+            run_blocking(_client(context), job, timeout=180)
+        except (JobError, JobCancelled, OSError) as exc:
             context.window_manager.atelier_setup_report = f"Setup problem: {exc}"
             self.report({"ERROR"}, f"Atelier setup: {exc}")
             return {"CANCELLED"}

@@ -6,12 +6,12 @@ OpenCV does the codec work because Pillow cannot read or write 16-bit RGB PNG/TI
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .atomic import write_atomically
 from .errors import UserError
 
 READ_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -88,16 +88,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = N
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(q), params)
     if not ok:
         raise UserError(f"output '{p}': encoding as {ext} failed")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+    return write_atomically(p, lambda fh: fh.write(buf.tobytes()))
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 user profile, driving a real worker subprocess with random-weight VGG19 at tiny sizes.
 
 Headless Blender has no timers or modal operators, so these tests call the job functions the
-modal operator calls (jobs.prepare_* / submit / apply_result) and the operators' EXEC path.
+modal operator calls (requests.prepare_* / runner.submit / results.apply_result) and the operators' EXEC path.
 """
 from __future__ import annotations
 
@@ -54,14 +54,14 @@ def addon(addon_zip, random_vgg19_weights):
     import importlib
 
     mod = importlib.import_module(MODULE)
-    for sub in ("jobs", "pixels", "passes", "compat", "headless_demo"):
+    for sub in ("job", "requests", "results", "runner", "pixels", "passes", "compat", "headless_demo"):
         importlib.import_module(f"{MODULE}.{sub}")
     p = bpy.context.preferences.addons[MODULE].preferences
     p.worker_python = sys.executable
     p.weights_file = str(random_vgg19_weights)
     p.device = "cpu"
     yield mod
-    mod.jobs.shutdown_client()
+    mod.runner.shutdown_client()
     bpy.ops.preferences.addon_disable(module=MODULE)
     shutil.rmtree(_USER_RESOURCES, ignore_errors=True)
 
@@ -125,12 +125,12 @@ def _options(addon, weights, **kw) -> dict:
     base = dict(backbone="vgg19", weights=str(weights), size=32, steps=3, method="gatys", device="cpu",
                 preview_every=1)
     base.update(kw)
-    return addon.jobs.style_options(**base)
+    return addon.requests.style_options(**base)
 
 
 @pytest.fixture()
 def client(addon):
-    return addon.jobs.get_client(sys.executable)
+    return addon.runner.get_client(sys.executable)
 
 
 # ---------------------------------------------------------------- install & registration
@@ -196,7 +196,7 @@ def test_render_passes_and_settings_restored(addon, demo):
     scene.render.image_settings.quality = 77
     scene.render.filepath = "//my_frames/"
     before = _scene_state(addon, demo)
-    rp = addon.jobs.render_content(scene)
+    rp = addon.requests.render_content(scene)
     assert rp.combined.shape == (32, 40, 4)
     assert set(rp.extra) == {"depth", "normal", "object_index"}
     assert rp.extra["depth"].max() > 1e5  # background
@@ -237,9 +237,9 @@ def test_stylize_node_end_to_end(addon, demo, client, random_vgg19_weights):
     node, original = demo["node"], demo["texture"]
     before = _scene_state(addon, demo)
     src = addon.pixels.image_array(original)
-    job = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights),
+    job = addon.requests.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights),
                                            node=node)
-    images = addon.jobs.run_blocking(client, job, timeout=240)
+    images = addon.runner.run_blocking(client, job, timeout=240)
     assert len(images) == 1
     new = images[0]
     assert new.name == "Bricks · Stripes"
@@ -255,8 +255,8 @@ def test_stylize_node_end_to_end(addon, demo, client, random_vgg19_weights):
     assert not os.path.exists(job.folder)
     assert job.info.get("backbone") == "vgg19"
     # a second run gets a new, suffixed name and never overwrites the first result
-    job2 = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=2))
-    second = addon.jobs.run_blocking(client, job2, timeout=240)[0]
+    job2 = addon.requests.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=2))
+    second = addon.runner.run_blocking(client, job2, timeout=240)[0]
     assert second.name == "Bricks · Stripes.001" and _digest(new) != "" and new.name == "Bricks · Stripes"
 
 
@@ -264,11 +264,11 @@ def test_stylize_node_end_to_end(addon, demo, client, random_vgg19_weights):
 def test_stylize_render_float_result(addon, demo, client, random_vgg19_weights):
     scene = demo["scene"]
     before = _scene_state(addon, demo)
-    settings = addon.jobs.ResultSettings(float_buffer=True)
-    job = addon.jobs.prepare_stylize_render(scene, [demo["style"]], _options(addon, random_vgg19_weights),
+    settings = addon.job.ResultSettings(float_buffer=True)
+    job = addon.requests.prepare_stylize_render(scene, [demo["style"]], _options(addon, random_vgg19_weights),
                                             result=settings)
     content = np.load(job.params["content"])
-    images = addon.jobs.run_blocking(client, job, timeout=240)
+    images = addon.runner.run_blocking(client, job, timeout=240)
     new = images[0]
     assert tuple(new.size) == (40, 32) and new.is_float
     assert new.use_fake_user  # otherwise an unused result would vanish when the .blend is saved
@@ -314,9 +314,9 @@ def test_texture_train_then_generate_into_node(addon, demo, client):
     before = _scene_state(addon, demo)
     ckpt = os.path.join(tempfile.mkdtemp(), "bricks.pt")
     opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 0, "device": "cpu"}
-    job = addon.jobs.prepare_texture_train(original, opts, ckpt, node=node,
+    job = addon.requests.prepare_texture_train(original, opts, ckpt, node=node,
                                            generate={"width": 48, "height": 40, "seed": 3, "tileable": True})
-    images = addon.jobs.run_blocking(client, job, timeout=240)
+    images = addon.runner.run_blocking(client, job, timeout=240)
     assert os.path.isfile(ckpt) and job.info["checkpoint"] == ckpt
     assert len(images) == 1
     new = images[0]
@@ -327,8 +327,8 @@ def test_texture_train_then_generate_into_node(addon, demo, client):
     arr = addon.pixels.image_array(new)[:, :, :3]
     assert arr.std() > 0.01  # not a flat image
     # generate again from the saved model: same seed -> same pixels, a new datablock
-    job = addon.jobs.prepare_texture_generate(ckpt, 48, 40, seed=3, source_name="Bricks")
-    again = addon.jobs.run_blocking(client, job, timeout=240)[0]
+    job = addon.requests.prepare_texture_generate(ckpt, 48, 40, seed=3, source_name="Bricks")
+    again = addon.runner.run_blocking(client, job, timeout=240)[0]
     assert again != new and np.allclose(addon.pixels.image_array(again), addon.pixels.image_array(new), atol=1 / 255)
     os.remove(ckpt)
 
@@ -347,8 +347,8 @@ def test_results_saved_next_to_blend(addon, demo, tmp_path):
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     arr = np.random.default_rng(1).random((10, 12, 3)).astype(np.float32)
-    settings = addon.jobs.ResultSettings(store="SAVE")
-    im = addon.pixels.write_new_image("Bricks · Saved", arr, store="SAVE", save_dir=addon.jobs._save_dir(settings))
+    settings = addon.job.ResultSettings(store="SAVE")
+    im = addon.pixels.write_new_image("Bricks · Saved", arr, store="SAVE", save_dir=addon.results.save_folder(settings))
     path = tmp_path / "atelier" / "Bricks _ Saved.png"  # file names keep to portable characters
     assert path.is_file() and im.packed_file is None and im.source == "FILE"
     assert Path(bpy.path.abspath(im.filepath)).resolve() == path.resolve()
@@ -362,25 +362,25 @@ def test_results_saved_next_to_blend(addon, demo, tmp_path):
 @pytest.mark.slow
 def test_cancel_mid_job_leaves_scene_unchanged(addon, demo, client, random_vgg19_weights):
     before = _scene_state(addon, demo)
-    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
+    job = addon.requests.prepare_stylize_image(demo["texture"], [demo["style"]],
                                            _options(addon, random_vgg19_weights, steps=400), node=demo["node"])
-    with pytest.raises(addon.jobs.JobCancelled):
-        addon.jobs.run_blocking(client, job, timeout=240, cancel_after_progress=True)
+    with pytest.raises(addon.job.JobCancelled):
+        addon.runner.run_blocking(client, job, timeout=240, cancel_after_progress=True)
     assert _scene_state(addon, demo) == before
     assert not os.path.exists(job.folder)
     # render job too: the render's output settings are back and nothing was created
-    job = addon.jobs.prepare_stylize_render(demo["scene"], [demo["style"]],
+    job = addon.requests.prepare_stylize_render(demo["scene"], [demo["style"]],
                                             _options(addon, random_vgg19_weights, steps=400))
-    with pytest.raises(addon.jobs.JobCancelled):
-        addon.jobs.run_blocking(client, job, timeout=240, cancel_after_progress=True)
+    with pytest.raises(addon.job.JobCancelled):
+        addon.runner.run_blocking(client, job, timeout=240, cancel_after_progress=True)
     assert _scene_state(addon, demo) == before
 
 
 @pytest.mark.slow
 def test_killed_worker_reports_and_next_job_gets_a_fresh_worker(addon, demo, random_vgg19_weights):
-    client = addon.jobs.get_client(sys.executable)
+    client = addon.runner.get_client(sys.executable)
     before = _scene_state(addon, demo)
-    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
+    job = addon.requests.prepare_stylize_image(demo["texture"], [demo["style"]],
                                            _options(addon, random_vgg19_weights, steps=400), node=demo["node"])
     first_pid = []
 
@@ -389,23 +389,23 @@ def test_killed_worker_reports_and_next_job_gets_a_fresh_worker(addon, demo, ran
             first_pid.append(client.pid)
             os.kill(client.pid, signal.SIGKILL)
 
-    with pytest.raises(addon.jobs.JobError) as err:
-        addon.jobs.run_blocking(client, job, timeout=240, on_event=kill_on_progress)
+    with pytest.raises(addon.job.JobError) as err:
+        addon.runner.run_blocking(client, job, timeout=240, on_event=kill_on_progress)
     msg = str(err.value)
     assert "worker" in msg and "exited unexpectedly" in msg and "fresh worker" in msg
     assert _scene_state(addon, demo) == before
-    client2 = addon.jobs.get_client(sys.executable)
-    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]], _options(addon, random_vgg19_weights, steps=2))
-    images = addon.jobs.run_blocking(client2, job, timeout=240)
+    client2 = addon.runner.get_client(sys.executable)
+    job = addon.requests.prepare_stylize_image(demo["texture"], [demo["style"]], _options(addon, random_vgg19_weights, steps=2))
+    images = addon.runner.run_blocking(client2, job, timeout=240)
     assert len(images) == 1 and client2.pid != first_pid[0]
 
 
 @pytest.mark.slow
 def test_bad_inputs_give_clear_errors(addon, demo, random_vgg19_weights):
-    with pytest.raises(addon.jobs.JobError, match="does not exist"):
-        addon.jobs.get_client("/nonexistent/python")
-    with pytest.raises(addon.jobs.JobError, match="nope.png"):
-        addon.jobs.prepare_stylize_image(demo["texture"], ["/tmp/nope.png"], {})
+    with pytest.raises(addon.job.JobError, match="does not exist"):
+        addon.runner.get_client("/nonexistent/python")
+    with pytest.raises(addon.job.JobError, match="nope.png"):
+        addon.requests.prepare_stylize_image(demo["texture"], ["/tmp/nope.png"], {})
     n = len(bpy.data.images)
     demo["scene"].atelier.style_source = "FILE"
     demo["scene"].atelier.style_file = "/tmp/nope.png"
@@ -413,11 +413,11 @@ def test_bad_inputs_give_clear_errors(addon, demo, random_vgg19_weights):
         bpy.ops.atelier.stylize_image(image_name=demo["texture"].name)
     assert len(bpy.data.images) == n
     # the worker's own message comes back for a bad option
-    client = addon.jobs.get_client(sys.executable)
-    job = addon.jobs.prepare_stylize_image(demo["texture"], [demo["style"]],
+    client = addon.runner.get_client(sys.executable)
+    job = addon.requests.prepare_stylize_image(demo["texture"], [demo["style"]],
                                            dict(_options(addon, random_vgg19_weights), style_scale=-3.0))
-    with pytest.raises(addon.jobs.JobError, match="style_scale"):
-        addon.jobs.run_blocking(client, job, timeout=120)
+    with pytest.raises(addon.job.JobError, match="style_scale"):
+        addon.runner.run_blocking(client, job, timeout=120)
     assert len(bpy.data.images) == n
 
 
@@ -439,9 +439,9 @@ def _drive(runner, on_tick=None, timeout: float = 240.0) -> str:
 @pytest.mark.slow
 def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weights):
     node, original = demo["node"], demo["texture"]
-    job = addon.jobs.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=4),
+    job = addon.requests.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=4),
                                            node=node)
-    runner = addon.jobs.JobRunner(client, [job])
+    runner = addon.runner.JobRunner(client, [job])
     runner.start()
     seen = {"preview": False, "progress": 0.0}
 
@@ -452,7 +452,7 @@ def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weight
 
     assert _drive(runner, watch) == "finished", runner.message
     assert seen["preview"] and runner.previews_shown >= 1 and seen["progress"] > 0
-    assert not any(im.name.startswith(addon.jobs.PREVIEW_NAME) for im in bpy.data.images)  # preview removed
+    assert not any(im.name.startswith(addon.runner.PREVIEW_NAME) for im in bpy.data.images)  # preview removed
     assert len(runner.created) == 1 and node.image == runner.created[0]
     assert not os.path.exists(job.folder)
 
@@ -463,7 +463,7 @@ def test_runner_train_generate_chain_and_cancel(addon, demo, client):
     opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 1, "device": "cpu"}
     ckpt = os.path.join(tempfile.mkdtemp(), "m.pt")
     gen = {"width": 32, "height": 32, "seed": 0, "tileable": True}
-    runner = addon.jobs.JobRunner(client, [addon.jobs.prepare_texture_train(demo["texture"], opts, ckpt, node=node,
+    runner = addon.runner.JobRunner(client, [addon.requests.prepare_texture_train(demo["texture"], opts, ckpt, node=node,
                                                                              generate=gen)])
     runner.start()
     assert _drive(runner) == "finished", runner.message
@@ -471,10 +471,10 @@ def test_runner_train_generate_chain_and_cancel(addon, demo, client):
     assert node.image == runner.created[0] and os.path.isfile(ckpt)
     # cancelling a long stylize through the runner leaves the scene exactly as it is now
     before = _scene_state(addon, demo)
-    job = addon.jobs.prepare_stylize_image(node.image, [demo["style"]],
-                                           addon.jobs.style_options(backbone="offline", size=32, steps=400,
+    job = addon.requests.prepare_stylize_image(node.image, [demo["style"]],
+                                           addon.requests.style_options(backbone="offline", size=32, steps=400,
                                                                     method="gatys", device="cpu"), node=node)
-    runner = addon.jobs.JobRunner(client, [job])
+    runner = addon.runner.JobRunner(client, [job])
     runner.start()
     assert _drive(runner, lambda r: r.progress > 0 and r.cancel()) == "cancelled"
     assert "nothing was changed" in runner.message

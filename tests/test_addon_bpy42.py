@@ -29,7 +29,7 @@ assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_de
                                                 enable_on_install=True) == {"FINISHED"}
 M = "bl_ext.user_default.neural_atelier"
 addon = importlib.import_module(M)
-compat, jobs, pixels = (importlib.import_module(f"{M}.{n}") for n in ("compat", "jobs", "pixels"))
+compat, requests, runner, pixels = (importlib.import_module(f"{M}.{n}") for n in ("compat", "requests", "runner", "pixels"))
 demo = importlib.import_module(f"{M}.headless_demo")
 assert not compat.IS_5
 roles = demo.build_scene((40, 32), samples=2, texture_size=32)
@@ -44,22 +44,22 @@ tree.links.new(blur.outputs[0], comp[0].inputs[0])
 scene.render.image_settings.file_format = "JPEG"
 fp = compat.compositor_fingerprint(scene)
 out = compat.snapshot_output_settings(scene)
-rp = jobs.render_content(scene)
+rp = requests.render_content(scene)
 assert rp.combined.shape == (32, 40, 4) and set(rp.extra) == {"depth", "normal", "object_index"}, rp.extra.keys()
 assert compat.compositor_fingerprint(scene) == fp and compat.snapshot_output_settings(scene) == out
 assert scene.render.image_settings.file_format == "JPEG"
 style = pixels.write_new_image("Stripes", np.random.default_rng(0).random((32, 32, 3)).astype(np.float32))
-client = jobs.get_client(worker_python)
-opts = jobs.style_options(backbone="offline", size=32, steps=2, method="gatys", device="cpu")
-job = jobs.prepare_stylize_image(roles["texture"], [style], opts, node=roles["node"])
-images = jobs.run_blocking(client, job, timeout=240)
+client = runner.get_client(worker_python)
+opts = requests.style_options(backbone="offline", size=32, steps=2, method="gatys", device="cpu")
+job = requests.prepare_stylize_image(roles["texture"], [style], opts, node=roles["node"])
+images = runner.run_blocking(client, job, timeout=240)
 assert roles["node"].image == images[0] and images[0].colorspace_settings.name == "sRGB"
 assert tuple(images[0].size) == tuple(roles["texture"].size) and roles["texture"].use_fake_user
-job = jobs.prepare_stylize_render(scene, [style], opts)
-images = jobs.run_blocking(client, job, timeout=240)
+job = requests.prepare_stylize_render(scene, [style], opts)
+images = runner.run_blocking(client, job, timeout=240)
 assert tuple(images[0].size) == (40, 32)
 assert compat.compositor_fingerprint(scene) == fp
-jobs.shutdown_client()
+runner.shutdown_client()
 print("BPY42-OK", bpy.app.version_string)
 '''
 

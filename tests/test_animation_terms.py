@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.animation.terms import FrameGuides
-from core.style import StyleOptions, stylize_ex
+from core.style import StyleOptions, stylize
 
 
 def _images():
@@ -27,13 +27,13 @@ def test_temporal_term_holds_reliable_pixels_only(tile):
     opts = StyleOptions(steps=15, backbone="offline", method="gatys", style_weight=10.0, tv_weight=0.0,
                         lr=0.05, tile_size=tile, preview_every=0)
     guides = FrameGuides(init=target.copy(), temporal_target=target, temporal_weight=weight)
-    res = stylize_ex(content, style, opts, guides=guides)
+    res = stylize(content, style, opts, guides=guides)
     assert "temporal" in res.losses
     left = np.abs(res.image[:, :24] - 0.5).mean()
     right = np.abs(res.image[:, 24:] - 0.5).mean()
     assert left < 0.02 and right > 3 * left
     # The start image is used: the free half began at 0.5 and moved, but less than the full distance.
-    free = stylize_ex(content, style, opts).image
+    free = stylize(content, style, opts).image
     assert np.abs(free[:, 24:] - res.image[:, 24:]).mean() > 0.01
 
 
@@ -43,8 +43,8 @@ def test_content_weight_keeps_weighted_pixels_closer_to_content():
     weight[:, 24:] = 20.0
     opts = StyleOptions(steps=15, backbone="offline", method="gatys", style_weight=30.0, tv_weight=0.0,
                         lr=0.05, preview_every=0)
-    plain = stylize_ex(content, style, opts).image
-    guided = stylize_ex(content, style, opts, guides=FrameGuides(content_weight=weight)).image
+    plain = stylize(content, style, opts).image
+    guided = stylize(content, style, opts, guides=FrameGuides(content_weight=weight)).image
     gain_right = np.abs(plain[:, 28:] - content[:, 28:]).mean() - np.abs(guided[:, 28:] - content[:, 28:]).mean()
     gain_left = np.abs(plain[:, :20] - content[:, :20]).mean() - np.abs(guided[:, :20] - content[:, :20]).mean()
     assert gain_right > 0.05 * np.abs(plain[:, 28:] - content[:, 28:]).mean()

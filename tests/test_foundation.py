@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from core.atomic import write_atomically
 from core.errors import CancelToken, Cancelled, UserError
 from core.imageio import read_image, write_image
 from core.seams import seam_ratio
@@ -56,6 +57,23 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(ValueError):
         write_image(tmp_path / "bad.png", np.zeros((4, 4, 5), np.float32))
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_that_fails_half_way_keeps_the_old_file(tmp_path):
+    """The shared helper behind image and checkpoint writes: a writer that dies after writing some
+    bytes leaves the existing file as it was and no temp file behind."""
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"old")
+
+    def dies_half_way(fh):
+        fh.write(b"new but incomplete")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(target, dies_half_way)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["model.pt"]
+    assert write_atomically(target, lambda fh: fh.write(b"new")) == target and target.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["model.pt"]
 
 
 def test_seam_ratio_separates_tileable_from_non_tileable():

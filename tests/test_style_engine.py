@@ -7,7 +7,7 @@ import torch
 
 from core.errors import CancelToken, Cancelled, UserError
 from core.seams import seam_ratio
-from core.style import StyleOptions, StyleResult, stylize, stylize_ex
+from core.style import StyleOptions, StyleResult, stylize
 from core.style import color
 
 
@@ -56,7 +56,7 @@ def test_gatys_baseline_losses_fall(random_vgg19_weights):
     """The seed-000 baseline is reachable and reduces both the content and the Gram losses."""
     seen: list = []
     opts = _vgg(random_vgg19_weights, method="gatys", steps=12, init="noise", lr=0.05)
-    res = stylize_ex(_content(), _stripes(), opts, progress=seen.append)
+    res = stylize(_content(), _stripes(), opts, progress=seen.append)
     assert isinstance(res, StyleResult) and res.backbone == "vgg19" and res.steps == 12
     assert len(seen) == 12 and len({p.stage for p in seen}) == 1  # single scale
     first, last = seen[0].losses, seen[-1].losses
@@ -69,7 +69,7 @@ def test_gatys_baseline_losses_fall(random_vgg19_weights):
 
 def test_default_method_is_multiscale_and_reduces_style_loss(random_vgg19_weights):
     seen: list = []
-    res = stylize_ex(_content(96, 96), _stripes(), _vgg(random_vgg19_weights, steps=12), progress=seen.append)
+    res = stylize(_content(96, 96), _stripes(), _vgg(random_vgg19_weights, steps=12), progress=seen.append)
     stages = list(dict.fromkeys(p.stage for p in seen))
     assert len(stages) >= 2 and stages[-1].endswith("96×96")  # coarse to fine
     finest = [p.losses["style"] for p in seen if p.stage == stages[-1]]
@@ -83,7 +83,7 @@ def test_tileable_output_meets_seam_ratio(backbone, random_vgg19_weights):
     content = _tileable(64)
     opts = StyleOptions(backbone=backbone, weights=str(random_vgg19_weights), tileable=True, steps=16,
                         style_weight=50.0)
-    out = stylize(content, _stripes(40, 40), opts)
+    out = stylize(content, _stripes(40, 40), opts).image
     assert out.shape == content.shape
     assert np.abs(out - content).mean() > 0.02  # it did stylise
     assert seam_ratio(out) <= 1.05
@@ -98,7 +98,7 @@ def test_masks_keep_each_style_in_its_region():
     masks = [left, 1.0 - left]
     red, blue = _stripes(40, 40, a=(0.95, 0.15, 0.1), b=(0.5, 0.05, 0.0)), _dots(40, 40)
     out = stylize(content, [red, blue], StyleOptions(backbone="offline", steps=30, style_weight=100.0),
-                  masks=masks)
+                  masks=masks).image
     lhs, rhs = out[:, : w // 2 - 6], out[:, w // 2 + 6:]
     red_minus_blue = lambda a: float(a[..., 0].mean() - a[..., 2].mean())  # noqa: E731
     assert red_minus_blue(lhs) > 0.08, red_minus_blue(lhs)
@@ -116,9 +116,9 @@ def test_colour_preservation_keeps_the_content_chroma():
     content = _content(48, 48)
     style = _dots(40, 40)  # strongly blue: would recolour the content
     base = dict(backbone="offline", steps=16, style_weight=50.0)
-    plain = stylize(content, style, StyleOptions(**base))
-    lum = stylize(content, style, StyleOptions(preserve_color="luminance", **base))
-    hist = stylize(content, style, StyleOptions(preserve_color="histogram", **base))
+    plain = stylize(content, style, StyleOptions(**base)).image
+    lum = stylize(content, style, StyleOptions(preserve_color="luminance", **base)).image
+    hist = stylize(content, style, StyleOptions(preserve_color="histogram", **base)).image
     chroma = lambda a: color.rgb_to_yiq(a)[..., 1:]  # noqa: E731
     c = chroma(content)
     err_plain = np.abs(chroma(plain) - c).mean()
@@ -140,33 +140,56 @@ def test_colour_preservation_keeps_the_content_chroma():
 def test_tiled_and_untiled_runs_agree():
     content, style = _content(64, 64), _stripes(48, 48)
     base = dict(backbone="offline", method="gatys", steps=10, style_weight=20.0)
-    whole = stylize_ex(content, style, StyleOptions(**base))
-    tiled = stylize_ex(content, style, StyleOptions(tile_size=32, **base))
+    whole = stylize(content, style, StyleOptions(**base))
+    tiled = stylize(content, style, StyleOptions(tile_size=32, **base))
     assert any("tiled" in n for n in tiled.notes) and not any("tiled" in n for n in whole.notes)
     assert np.abs(whole.image - content).mean() > 0.02
     assert np.abs(whole.image - tiled.image).mean() < 0.1 * np.abs(whole.image - content).mean()
     assert tiled.losses["style"] == pytest.approx(whole.losses["style"], rel=0.1)
 
 
+def _tiled_vs_whole(net, content, styles, opts, tile, masks=None):
+    from core.style.objective import make_objective
+
+    x = torch.rand(content.shape, generator=torch.Generator().manual_seed(0))
+    whole = make_objective(net, content, styles, opts, masks=masks)
+    tiled = make_objective(net, content, styles, opts, masks=masks, tile=tile, rng=np.random.default_rng(1))
+    lw, pw, gw = whole(x)
+    lt, pt, gt = tiled(x)
+    assert set(pw) == set(pt) == {"content", "style", "tv"}
+    assert lt == pytest.approx(lw, rel=1e-4)
+    return float((gt - gw).norm() / gw.norm())
+
+
+def _t(arr):
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None].float()
+
+
 def test_tiled_gradient_matches_whole_image_gradient():
     """Global style statistics: the tiled objective is the whole-image objective, not a per-tile one."""
     from core.backbones.offline import load_offline
-    from core.style import engine
 
-    net = load_offline()
-    strides = engine._layer_strides(net, torch.device("cpu"))
-    content = engine._to_tensor(_content(64, 64), torch.device("cpu"))
-    grams = [engine._style_grams(net, strides, engine._to_tensor(_stripes(), torch.device("cpu")), None,
-                                 engine.contextlib.nullcontext)]
-    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     opts = StyleOptions(backbone="offline", tileable=True, style_weight=10.0)
-    rng = np.random.default_rng(0)
-    whole = engine._Objective(net, strides, content, grams, None, opts, None, rng, engine.contextlib.nullcontext)
-    tiled = engine._Objective(net, strides, content, grams, None, opts, 16, rng, engine.contextlib.nullcontext)
-    lw, _pw, gw = whole(x)
-    lt, _pt, gt = tiled(x)
-    assert lt == pytest.approx(lw, rel=1e-4)
-    assert float((gt - gw).norm() / gw.norm()) < 1e-3
+    assert _tiled_vs_whole(load_offline(), _t(_content(64, 64)), [_t(_stripes())], opts, 16) < 1e-3
+
+
+@pytest.mark.parametrize("with_masks", [False, True])
+def test_tiled_vgg_gradient_matches_whole_image_without_wrap(random_vgg19_weights, with_masks):
+    """VGG-19, wrap off, a size that is no multiple of the tile (edge tiles are short), with and without
+    per-style masks: tiled gradients equal whole-image ones."""
+    from core.backbones import vgg19
+
+    net = vgg19.load_vgg19(weights_file=random_vgg19_weights)
+    h, w = 48, 72
+    masks = None
+    styles = [_t(_stripes())]
+    if with_masks:
+        left = torch.zeros(1, 1, h, w)
+        left[..., : w // 3] = 1.0
+        masks = torch.cat([left, 1 - left])
+        styles.append(_t(_dots()))
+    opts = StyleOptions(backbone="vgg19", weights=str(random_vgg19_weights), style_weight=10.0, tv_weight=0.01)
+    assert _tiled_vs_whole(net, _t(_content(h, w)), styles, opts, 32, masks) < 1e-4
 
 
 def test_cancel_stops_within_one_step():
@@ -206,9 +229,9 @@ def test_alpha_size_previews_and_determinism():
     rgba = np.concatenate([_content(40, 56), np.linspace(0, 1, 40 * 56, dtype=np.float32).reshape(40, 56, 1)], 2)
     previews: list = []
     opts = StyleOptions(backbone="offline", size=32, steps=10, preview_every=4, init="noise", seed=3)
-    a = stylize_ex(rgba, _stripes(), opts, progress=lambda p: previews.append(p.preview))
-    b = stylize(rgba, _stripes(), opts)
-    c = stylize(rgba, _stripes(), StyleOptions.from_dict({**opts.to_dict(), "seed": 4}))
+    a = stylize(rgba, _stripes(), opts, progress=lambda p: previews.append(p.preview))
+    b = stylize(rgba, _stripes(), opts).image
+    c = stylize(rgba, _stripes(), StyleOptions.from_dict({**opts.to_dict(), "seed": 4})).image
     assert a.image.shape == (40, 56, 4) and np.array_equal(a.image[..., 3], rgba[..., 3])
     assert np.array_equal(a.image, b)
     assert not np.array_equal(a.image, c)
@@ -218,7 +241,7 @@ def test_alpha_size_previews_and_determinism():
 
 def test_auto_backbone_falls_back_to_offline_with_a_note(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    res = stylize_ex(_content(32, 32), _stripes(32, 32), StyleOptions(steps=2))
+    res = stylize(_content(32, 32), _stripes(32, 32), StyleOptions(steps=2))
     assert res.backbone == "offline" and any("VGG19 weights not found" in n for n in res.notes)
     with pytest.raises(UserError, match="weights --download"):
         stylize(_content(32, 32), _stripes(32, 32), StyleOptions(backbone="vgg19", steps=2))

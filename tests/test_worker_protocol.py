@@ -50,21 +50,21 @@ def test_ping_and_check_setup(client, tmp_path):
 
 PRINTING_WORKER = """
 import os, sys
-import core.worker as w
-def noisy(worker, job):
+import core.protocol as protocol, core.tasks as tasks
+def noisy(worker, task):
     print("library chatter via print")
     os.write(1, b"C-level chatter on fd 1\\n")
     return {"ok": True}
-w._HANDLERS["check_setup"] = noisy
-def failing(worker, job):
-    what = job.spec.get("what")
+tasks.HANDLERS["check_setup"] = noisy
+def failing(worker, task):
+    what = task.spec.get("what")
     if what == "oom":
         raise MemoryError()
     if what == "cuda-oom":
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     raise RuntimeError("boom\\nsecond line")
-w._SPECS.pop("texture_generate")  # hand the raw params to the failing handler
-w._HANDLERS["texture_generate"] = failing
+protocol.SPECS.pop("texture_generate")  # hand the raw params to the failing handler
+tasks.HANDLERS["texture_generate"] = failing
 from core.__main__ import main
 sys.exit(main(["worker"]))
 """

@@ -1,5 +1,5 @@
-"""The worker's `animate` job: its params, validated, and the handler that stylizes rendered EXR frames
-in order into the output folder (core/worker.py routes the request here).
+"""The worker's `animate` request: its params, validated, and the handler that stylizes rendered EXR frames
+in order into the output folder (core/protocol.py and core/tasks.py route it here).
 
     animate  params {"frames": [exr...], "style": npy | [npy...], "material_styles": {"INDEX": npy}?,
                      "background": "with-rest"|"keep"|"own"?, "background_style": npy?,
@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .. import protocol as h
 from ..errors import UserError
 from .display import DEFAULT_DISPLAY, DEFAULT_VIEW, DisplaySettings
 from .regions import RegionSpec
@@ -28,17 +29,10 @@ _ANIMATION_KEYS = {"temporal_weight", "warp_init", "edge_guide", "edge_strength"
                    "display", "view", "look", "exposure"}
 
 
-def _protocol():
-    # core/jobs.py (param helpers) is being renamed core/protocol.py; accept either.
-    try:
-        from .. import protocol as helpers  # type: ignore[attr-defined]
-    except ImportError:
-        from .. import jobs as helpers  # type: ignore[no-redef]
-    return helpers
-
-
 @dataclass
-class AnimateJob:
+class AnimateRequest:
+    """A validated `animate` request."""
+
     frames: list[Path]
     styles: list[Path]
     material_styles: dict[int, Path]
@@ -50,8 +44,7 @@ class AnimateJob:
     overwrite: bool
 
     @classmethod
-    def from_params(cls, params: dict) -> "AnimateJob":
-        h = _protocol()
+    def from_params(cls, params: dict) -> "AnimateRequest":
         frames = [h.input_file("frames", f, (".exr",)) for f in h._str_list(params, "frames", True)]
         styles = [h.input_file("style", s) for s in h._str_list(params, "style", True, allow_single=True)]
         raw_materials = params.get("material_styles") or {}
@@ -88,12 +81,11 @@ def _animation_options(d: dict[str, Any], overwrite: bool) -> AnimationOptions:
                             display=display).validate()
 
 
-def run_animate_job(worker, job) -> dict:
+def run_animate_task(worker, task) -> dict:
     """Worker handler: stylize the frames, report progress through the worker, list the written frames."""
     from ..style.options import StyleOptions
 
-    spec: AnimateJob = job.spec
-    h = _protocol()
+    spec: AnimateRequest = task.spec
     load = lambda p, what: np.asarray(h.load_array(p, what), np.float32)  # noqa: E731
     regions = RegionSpec(
         styles=[load(p, "style") for p in spec.styles],
@@ -106,14 +98,14 @@ def run_animate_job(worker, job) -> dict:
     start = time.perf_counter()
     done: list = []
     outputs = stylize_frames([FrameInput(str(f)) for f in spec.frames], regions, spec.output_dir, style_options,
-                             options, progress=worker.progress_callback(job, _preview_dir(spec)),
-                             on_frame=done.append, cancel=job.token)
+                             options, progress=worker.progress_callback(task, _preview_dir(spec)),
+                             on_frame=done.append, cancel=task.token)
     return {"outputs": [{"path": str(p), "name": p.stem, "kind": "frame", "resumed": d.resumed}
                         for p, d in zip(outputs, done)],
             "info": {"seconds": round(time.perf_counter() - start, 3), "frames": len(outputs),
                      "computed": sum(not d.resumed for d in done)}}
 
 
-def _preview_dir(spec: AnimateJob) -> Path:
+def _preview_dir(spec: AnimateRequest) -> Path:
     """Previews go next to the first frame (the add-on's job folder), never into the user's output."""
     return spec.frames[0].parent

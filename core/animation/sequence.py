@@ -123,7 +123,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
     A folder holding frames of a run with other settings (frame names, styles, options; the
     manifest OUTDIR/.atelier-animate.json) is refused unless `options.overwrite`; with the same
     settings the run resumes after the last finished frame. run_settings: extra plain data to match."""
-    from ..style.engine import stylize_ex
+    from ..style.engine import stylize
 
     opts = (options or AnimationOptions()).validate()
     style_opts = (style_options or StyleOptions()).validate()
@@ -189,7 +189,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
                 progress(Progress(step=p.step, total=p.total, losses=p.losses,
                                   stage=f"{_label} {p.stage}".strip(), preview=p.preview))
 
-        result = stylize_ex(content, parts.styles, frame_opts, masks=parts.masks, progress=relay,
+        result = stylize(content, parts.styles, frame_opts, masks=parts.masks, progress=relay,
                             cancel=cancel, guides=guides)
         image = result.image[..., :3]
         if parts.keep is not None:

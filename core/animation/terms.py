@@ -1,5 +1,6 @@
-"""The per-pixel guides a frame brings to the style objective, and the two loss terms they feed:
-the temporal term (Ruder et al. 2016) and the per-pixel content weight. Torch only, no engine state."""
+"""The per-pixel guides a frame brings to the style objective, and the loss terms they add to it
+(core/style/terms.py's Term API): the temporal term of Ruder et al. 2016 and a content loss weighted
+per pixel by the depth/normal edge map."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +9,8 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..style.terms import ContentLoss, Term
 
 
 @dataclass
@@ -38,31 +41,49 @@ class FrameGuides:
 
         temporal = None
         if self.temporal_target is not None and self.temporal_weight is not None:
-            temporal = TemporalTerm(tensor(self.temporal_target), tensor(self.temporal_weight).clamp_min(0))
+            temporal = TemporalLoss(tensor(self.temporal_target), tensor(self.temporal_weight).clamp_min(0))
         return ScaledGuides(init=tensor(self.init), temporal=temporal, content_weight=tensor(self.content_weight))
 
 
-class TemporalTerm:
+class TemporalLoss(Term):
     """Σ c·(x − ω)² / D over pixels and channels (Ruder et al. eq. 3): c = γ·reliability, ω = the
-    warped previous output. Pixel-wise, so a tiled objective evaluates it on the whole image."""
+    warped previous output. Reads the image itself, so a tiled objective evaluates it whole."""
 
-    name = "temporal"
+    reads_image = True
 
     def __init__(self, target: torch.Tensor, weight: torch.Tensor) -> None:
         self.target, self.weight = target, weight
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def stats(self, feats, window):
+        x = feats["input"]
         return (self.weight * (x - self.target) ** 2).sum() / x.numel()
+
+    def value(self, stats):
+        return stats
+
+
+class WeightedContentLoss(ContentLoss):
+    """ContentLoss with a per-pixel weight (1×1×H×W at the image's size, averaged down to each layer)."""
+
+    def __init__(self, target: torch.Tensor, weight: torch.Tensor) -> None:
+        super().__init__(target)
+        self.weight = F.adaptive_avg_pool2d(weight, tuple(target.shape[-2:]))
+
+    def stats(self, f, window, stride):
+        diff = (f.float() - window.of_whole(self.target, stride).float()) ** 2
+        return (diff * window.of_whole(self.weight, stride)).sum()
 
 
 @dataclass
 class ScaledGuides:
+    """FrameGuides at one working scale, as the objective and the schedule use them."""
+
     init: Optional[torch.Tensor]
-    temporal: Optional[TemporalTerm]
+    temporal: Optional[TemporalLoss]
     content_weight: Optional[torch.Tensor]
 
-    def content_weight_at(self, feature_hw: tuple[int, int]) -> Optional[torch.Tensor]:
-        """The content weight averaged down to a feature map's size (1×1×h×w)."""
+    def content_loss(self, target: torch.Tensor) -> ContentLoss:
+        """The content loss of one layer: weighted per pixel when there is a weight map."""
         if self.content_weight is None:
-            return None
-        return F.adaptive_avg_pool2d(self.content_weight, feature_hw)
+            return ContentLoss(target)
+        return WeightedContentLoss(target, self.content_weight)

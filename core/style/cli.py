@@ -75,7 +75,7 @@ def _options(args: argparse.Namespace) -> StyleOptions:
 
 
 def run_stylize(args: argparse.Namespace) -> int:
-    from .engine import stylize_ex
+    from .engine import stylize
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
@@ -92,7 +92,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     content = _fit(content, args.size, wrap=args.tileable)
     bar = TerminalBar("stylize")
     try:
-        result = stylize_ex(content, styles, options, progress=bar)
+        result = stylize(content, styles, options, progress=bar)
     except Cancelled:
         raise UserError("cancelled") from None
     finally:

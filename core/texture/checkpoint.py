@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..atomic import write_atomically
 from ..errors import UserError
 from .maps import KINDS, MapInfo
 from .options import TrainOptions
@@ -63,16 +63,7 @@ class Checkpoint:
         if not p.parent.exists():
             raise UserError(f"checkpoint '{p}': folder '{p.parent}' does not exist")
         payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(self.meta()), "state": self.state}
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent))
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-            os.replace(tmp, p)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return p
+        return write_atomically(p, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

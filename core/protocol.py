@@ -1,9 +1,78 @@
-"""Job specs for the worker: one dataclass per request type, built from untrusted JSON params.
+"""The worker protocol: what crosses the pipe between the add-on and `python -m core worker`,
+and the validation that turns untrusted request params into typed request specs.
 
-Everything here is validation. `from_params` raises `ProtocolError` for a malformed request
-(wrong type, missing field) and `UserError` for a well-formed request that names a bad file
-(missing, not .npy, outside the job folder). Arrays are read with `load_array`, never with pickle.
-The engines themselves are imported lazily by core.worker, so this module stays cheap.
+Protocol (version 1): JSON lines, UTF-8. One request per line on stdin; events come back one per
+line on stdout. stdout carries nothing else (the worker points fd 1 at stderr and keeps a private
+copy for the protocol, so a library that prints cannot corrupt it); stderr carries logs only.
+Blank lines are ignored. Lines longer than 1 MiB are rejected. JSON is strict: NaN, Infinity and
+integers of more than 19 digits are rejected (the error carries the request's id when it can).
+
+Request:  {"id": "<client id>", "type": "<type>", "params": {...}}
+    id: non-empty string (≤ 200 chars), unique among the worker's queued and running jobs.
+    params may be omitted for ping/shutdown.
+
+Event:    {"id": "<request id>" | null, "event": "<kind>", ...}
+    accepted   {"position": n}                 job queued (0 = runs next / now); params validated
+    progress   {"step", "total", "stage", "losses": {name: float}, "preview": path?}
+               at most ~10 per second; "preview" (only when the engine offers one, at most ~2 per
+               second) is a ≤256-px float32 H×W×C .npy in the job folder, overwritten atomically.
+    result     {"result": {...}}                 final
+    error      {"kind": "user"|"internal"|"protocol", "message": "<one line>"}   final
+    cancelled  {}                                final
+    ready      {"protocol": 1, "pid": n}        sent once at start-up, id null
+Every request gets exactly one final event (result, error or cancelled). A line that cannot be
+tied to a request (not JSON, no id) gets an error event with id null.
+kind: "user" = the user can fix it (bad file, bad option, out of memory: the UserError text);
+"protocol" = the client sent something malformed; "internal" = a bug or engine failure (the
+traceback goes to stderr). After any error the worker keeps serving.
+
+Control requests are answered at once by the stdin reader, even while a job runs:
+    ping       -> result {"pong": true, "protocol": 1, "pid", "running": id|null, "queued": [ids]}
+    cancel     params {"job": "<id>"} -> result {"job", "state": "queued"|"running"|"unknown"};
+               a queued job gets its "cancelled" event at once, a running one when its engine
+               reaches the next step (it gets a CancelToken), or at the latest just before it writes
+               its outputs. Only a cancel that arrives after the outputs are written is too late:
+               that job reports its result.
+    shutdown   cancels queued and running jobs (each gets "cancelled"), then result
+               {"shutdown": true} and exit code 0. End of stdin does the same without the reply.
+
+Jobs run one at a time, in order, on the main thread; models stay cached in the process between
+jobs. check_setup is the exception: quick and read-only, it runs at once on its own thread (so
+"Check setup" answers even while a long job runs) and cannot be cancelled.
+    check_setup       params {"weights": path|null, "device": "auto"|...}
+        -> {"python", "python_version", "core_version", "torch", "torchvision", "device" (what
+            the preference resolves to; "auto" picks CUDA, then MPS, then CPU), "device_error"
+            (null, or why the preferred device is unavailable), "cuda_available", "cuda_device",
+            "mps_available", "weights_found", "weights_path", "weights_message", "platform", "pid"}
+        Never downloads anything.
+    stylize           params {"content": npy, "style": npy | [npy...], "masks": [npy...] | null,
+                              "options": {StyleOptions}, "output": npy, "job_dir"?, "overwrite"?}
+        -> {"outputs": [{"path", "name": "stylized", "kind": "color", "width", "height", "channels"}],
+            "info": {"losses", "device", "backbone", "steps", "seconds", "notes"}}
+    texture_train     params {"exemplars": [npy...], "map_names": [str...] | null,
+                              "options": {TrainOptions}, "checkpoint": ".pt path", "resume": ".pt" | null,
+                              "job_dir"?, "overwrite"?}
+        -> {"outputs": [{"path": checkpoint, "name": "checkpoint", "kind": "checkpoint"}],
+            "info": {"seconds", "model", "steps", "train_seconds", "losses", "maps": [{name, kind,
+                     channels}], "exemplar_size": [w, h]}}
+    texture_generate  params {"checkpoint": ".pt", "width", "height", "seed"?: 0, "tileable"?: true,
+                              "device"?: "auto"|..., "output_dir": folder, "job_dir"?, "overwrite"?}
+        -> {"outputs": [{"path" (output_dir/<name>.npy), "name", "kind": "color"|"normal"|"data",
+                         "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps"}}
+        (generation itself cannot be interrupted; a cancel takes effect before outputs are written)
+        Loaded checkpoints (and their generators) stay cached, keyed by path, mtime and size.
+    animate           rendered EXR frames -> temporally coherent PNG frames; see core/animation/job.py
+
+Images cross as .npy files: float32 H×W×C, rows top-down, values 0..1 (display-referred sRGB for
+colour). Paths must be absolute. The worker reads only the files it is given (never with pickle)
+and writes only: the named output files (".npy"/".pt", in an existing folder, inside "job_dir"
+when given, never over an existing file unless "overwrite": true), one .npy per map in
+"output_dir", and preview files in the job folder ("job_dir", else the output's folder).
+
+Validation: `from_params` raises `ProtocolError` for a malformed request (wrong type, missing
+field) and `UserError` for a well-formed request that names a bad file (missing, not .npy, outside
+the job folder). Arrays are read with `load_array`, never with pickle. The engines are imported
+lazily by core.tasks, so this module stays cheap.
 """
 from __future__ import annotations
 
@@ -12,11 +81,17 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .errors import UserError
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 1 << 20  # bytes in one request line
+MAX_ID = 200  # characters in a request id
+JOB_TYPES = ("check_setup", "stylize", "texture_train", "texture_generate", "animate")
+CONTROL_TYPES = ("ping", "cancel", "shutdown")
 
 MAX_SIDE = 32768  # pixels; anything larger is a mistake, not a texture
 MAX_INPUTS = 64  # styles, masks or exemplars in one request
@@ -199,10 +274,17 @@ def safe_name(text: str, limit: int = 60) -> str:
     return name or "item"
 
 
-# --- job specs -------------------------------------------------------------------------------
+# --- request specs ---------------------------------------------------------------------------
+
+def _output_in_job_folder(params: dict, key: str, suffix: str) -> tuple[Path, Optional[Path]]:
+    """The output file a request names (checked by output_file) and its job folder, if one is given."""
+    job_dir = job_folder(params)
+    overwrite = _bool(params, "overwrite", False)
+    return output_file(key, _str(params, key), suffix, job_dir, overwrite), job_dir
+
 
 @dataclass
-class StylizeJob:
+class StylizeRequest:
     content: Path
     styles: list[Path]
     masks: Optional[list[Path]]
@@ -211,10 +293,8 @@ class StylizeJob:
     job_dir: Path
 
     @classmethod
-    def from_params(cls, params: dict) -> "StylizeJob":
-        job_dir = job_folder(params)
-        overwrite = _bool(params, "overwrite", False)
-        output = output_file("output", _str(params, "output"), ".npy", job_dir, overwrite)
+    def from_params(cls, params: dict) -> "StylizeRequest":
+        output, job_dir = _output_in_job_folder(params, "output", ".npy")
         content = input_file("content", _str(params, "content"))
         styles = [input_file("style", s) for s in _str_list(params, "style", True, allow_single=True)]
         masks_raw = _str_list(params, "masks", required=False)
@@ -227,7 +307,7 @@ class StylizeJob:
 
 
 @dataclass
-class TrainJob:
+class TrainRequest:
     exemplars: list[Path]
     map_names: Optional[list[str]]
     options: dict
@@ -236,10 +316,8 @@ class TrainJob:
     job_dir: Path
 
     @classmethod
-    def from_params(cls, params: dict) -> "TrainJob":
-        job_dir = job_folder(params)
-        overwrite = _bool(params, "overwrite", False)
-        checkpoint = output_file("checkpoint", _str(params, "checkpoint"), ".pt", job_dir, overwrite)
+    def from_params(cls, params: dict) -> "TrainRequest":
+        checkpoint, job_dir = _output_in_job_folder(params, "checkpoint", ".pt")
         exemplars = [input_file("exemplars", e) for e in _str_list(params, "exemplars", True, allow_single=True)]
         map_names = _str_list(params, "map_names", required=False)
         if map_names is not None and len(map_names) != len(exemplars):
@@ -250,7 +328,7 @@ class TrainJob:
 
 
 @dataclass
-class GenerateJob:
+class GenerateRequest:
     checkpoint: Path
     width: int
     height: int
@@ -262,7 +340,7 @@ class GenerateJob:
     device: Optional[str] = None
 
     @classmethod
-    def from_params(cls, params: dict) -> "GenerateJob":
+    def from_params(cls, params: dict) -> "GenerateRequest":
         job_dir = job_folder(params)
         output_dir = output_folder("output_dir", _str(params, "output_dir"), job_dir)
         return cls(
@@ -276,3 +354,17 @@ class GenerateJob:
             job_dir=job_dir or output_dir,
             device=_str(params, "device", required=False),
         )
+
+
+# Job types whose params are validated into a spec before they are queued (check_setup's are read by its handler).
+SPECS: dict[str, Callable[[dict], Any]] = {
+    "stylize": StylizeRequest.from_params,
+    "texture_train": TrainRequest.from_params,
+    "texture_generate": GenerateRequest.from_params,
+    "animate": lambda params: _animate_request(params),
+}
+
+
+def _animate_request(params: dict) -> Any:
+    from .animation.job import AnimateRequest  # its params and notes live with the animation engine
+    return AnimateRequest.from_params(params)

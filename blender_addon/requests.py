@@ -1,0 +1,227 @@
+"""Scene → worker: build each Job's request (arrays written as .npy into its job folder, options).
+
+Plain functions on plain data, so tests and the headless demo build exactly what the UI builds.
+Every builder either returns a complete Job or removes the job folder it made.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Optional
+
+import numpy as np
+
+import bpy
+
+from . import job_files, passes, pixels
+from .job import Job, JobError, ResultSettings, node_ref
+
+
+def new_job_folder() -> str:
+    return job_files.new_job_dir()
+
+
+@contextmanager
+def _job_folder() -> Iterator[str]:
+    """A fresh job folder that is removed again when building the job fails."""
+    folder = new_job_folder()
+    try:
+        yield folder
+    except BaseException:
+        job_files.remove_job_dir(folder)
+        raise
+
+
+def _save_npy(folder: str, name: str, arr: np.ndarray) -> str:
+    return job_files.write_npy(os.path.join(folder, name + ".npy"), arr)
+
+
+def _rgb(arr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+def style_arrays(styles: Iterable[Any]) -> list[tuple[str, np.ndarray]]:
+    """(name, display-sRGB HxWx4 array) for each style: an image datablock or a file path.
+    Files are read through a temporary datablock that is removed again."""
+    out = []
+    for style in styles:
+        if isinstance(style, bpy.types.Image):
+            out.append((style.name, pixels.display_array(style)))
+            continue
+        path = bpy.path.abspath(str(style))
+        if not os.path.isfile(path):
+            raise JobError(f"style image '{path}' does not exist")
+        try:
+            tmp = bpy.data.images.load(path, check_existing=False)
+        except RuntimeError as exc:
+            raise JobError(f"style image '{path}' cannot be read: {exc}") from None
+        try:
+            out.append((os.path.splitext(os.path.basename(path))[0], pixels.display_array(tmp)))
+        finally:
+            bpy.data.images.remove(tmp)
+    if not out:
+        raise JobError("choose a style image (an image in this file, or a file)")
+    return out
+
+
+def _source_array(image: bpy.types.Image) -> tuple[np.ndarray, str]:
+    """Pixels of an image as sent to the worker, and its map kind."""
+    kind = "data" if pixels.is_data_image(image) else "color"
+    return pixels.display_array(image), kind
+
+
+def _save_styles(folder: str, named: list[tuple[str, np.ndarray]]) -> list[str]:
+    return [_save_npy(folder, f"style_{i}", _rgb(a)) for i, (_, a) in enumerate(named)]
+
+
+def _stylize_params(folder: str, content: np.ndarray, style_paths: list[str], masks: Optional[list[str]],
+                    options: dict[str, Any]) -> dict[str, Any]:
+    """The worker's stylize params; the content is written here, styles and masks already were."""
+    return {
+        "content": _save_npy(folder, "content", _rgb(content)),
+        "style": style_paths if len(style_paths) > 1 else style_paths[0],
+        "masks": masks,
+        "options": dict(options),
+        "output": os.path.join(folder, "result.npy"),
+        "job_dir": folder,
+    }
+
+
+# ---------------------------------------------------------------- building jobs
+
+def prepare_stylize_image(image: bpy.types.Image, styles: Iterable[Any], options: dict[str, Any], *,
+                          node: Optional[bpy.types.Node] = None,
+                          result: Optional[ResultSettings] = None) -> Job:
+    """Stylize an image datablock (Image Editor), or the image of an Image Texture node
+    (Shader Editor: the result is linked into that node)."""
+    with _job_folder() as folder:
+        content, _ = _source_array(image)
+        named = style_arrays(styles)
+        params = _stylize_params(folder, content, _save_styles(folder, named), None, options)
+        return Job("stylize", params, folder, source_name=image.name, style_name=named[0][0],
+                   node_ref=node_ref(node) if node is not None else None, result=result or ResultSettings())
+
+
+def render_content(scene: bpy.types.Scene, use_last_render: bool = False) -> passes.RenderPasses:
+    """Render (unless told to reuse the last render) and read the passes."""
+    if not use_last_render or not passes.render_result_available():
+        if use_last_render:
+            raise JobError("there is no render to reuse yet: render once, or untick 'Use last render'")
+        passes.render_scene(scene)
+    return passes.dump_and_read(scene)
+
+
+def prepare_stylize_render(scene: bpy.types.Scene, styles: Iterable[Any], options: dict[str, Any], *,
+                           use_last_render: bool = False, styles_by_object_index: bool = False,
+                           result: Optional[ResultSettings] = None, frame_path: Optional[str] = None,
+                           render: Optional[passes.RenderPasses] = None) -> Job:
+    """Stylize the scene's render. The Combined pass goes through the scene's view transform, so
+    the network sees the displayed image. With several styles and ``styles_by_object_index``,
+    style k is used where the Object Index pass is k (index 0 and indices without a style use
+    the first style)."""
+    try:
+        rp = render or render_content(scene, use_last_render)
+    except passes.PassError as exc:
+        raise JobError(str(exc)) from None
+    with _job_folder() as folder:
+        display = passes.display_transform(scene, rp.combined)
+        named = style_arrays(styles)
+        style_paths = _save_styles(folder, named)
+        masks = None
+        if len(style_paths) > 1:
+            if styles_by_object_index and "object_index" in rp.extra:
+                idx = np.rint(rp.extra["object_index"][:, :, 0]).astype(np.int64)
+                idx = np.where((idx >= 0) & (idx < len(style_paths)), idx, 0)
+                masks = [_save_npy(folder, f"mask_{k}", (idx == k).astype(np.float32))
+                         for k in range(len(style_paths))]
+            elif styles_by_object_index:
+                raise JobError("per-object styles need the Object Index pass: enable it in View Layer › Passes")
+        params = _stylize_params(folder, display, style_paths, masks, options)
+        job = Job("stylize", params, folder, source_name=f"{scene.name} render", style_name=named[0][0],
+                  result=result or ResultSettings(), frame_path=frame_path)
+        job.info["passes"] = sorted(["combined", *rp.extra])
+        return job
+
+
+def prepare_texture_train(image: bpy.types.Image, options: dict[str, Any], checkpoint_dest: str, *,
+                          generate: Optional[dict[str, Any]] = None,
+                          node: Optional[bpy.types.Node] = None,
+                          result: Optional[ResultSettings] = None) -> Job:
+    """Train a texture model on one image. The checkpoint ends up at ``checkpoint_dest``;
+    with ``generate`` ({'width', 'height', 'seed', 'tileable'}) a texture is generated right after
+    (and linked into ``node`` when given)."""
+    with _job_folder() as folder:
+        arr, kind = _source_array(image)
+        exemplar = _save_npy(folder, "exemplar", _rgb(arr) if kind == "color" else arr[:, :, :3])
+        params = {
+            "exemplars": [exemplar],
+            # the worker derives the map kind from its name: colour, normal or a Non-Color data map
+            "map_names": ["color" if kind == "color" else ("normal" if "normal" in image.name.lower() else "roughness")],
+            "options": dict(options),
+            "checkpoint": os.path.join(folder, "model.pt"),
+            "resume": None,
+            "job_dir": folder,
+        }
+        return Job("texture_train", params, folder, source_name=image.name, checkpoint_dest=checkpoint_dest,
+                   then_generate=generate, node_ref=node_ref(node) if node is not None else None,
+                   result=result or ResultSettings())
+
+
+def prepare_texture_generate(checkpoint: str, width: int, height: int, *, seed: int = 0, tileable: bool = True,
+                             source_name: str = "", node: Optional[bpy.types.Node] = None,
+                             node_reference: Optional[tuple[str, str, str]] = None,
+                             result: Optional[ResultSettings] = None) -> Job:
+    checkpoint = bpy.path.abspath(checkpoint)
+    if not os.path.isfile(checkpoint):
+        raise JobError(f"texture model '{checkpoint}' does not exist: train one first")
+    folder = new_job_folder()
+    out_dir = os.path.join(folder, "maps")
+    os.makedirs(out_dir)
+    params = {"checkpoint": checkpoint, "width": int(width), "height": int(height), "seed": int(seed),
+              "tileable": bool(tileable), "output_dir": out_dir, "job_dir": folder}
+    name = source_name or os.path.splitext(os.path.basename(checkpoint))[0]
+    return Job("texture_generate", params, folder, source_name=name, style_name=f"GAN {seed}",
+               node_ref=node_reference or (node_ref(node) if node is not None else None),
+               result=result or ResultSettings())
+
+
+def prepare_check_setup(weights_file: str = "", device: str = "auto") -> Job:
+    folder = new_job_folder()
+    return Job("check_setup", {"weights": bpy.path.abspath(weights_file) if weights_file else None,
+                               "device": device}, folder)
+
+
+def follow_up(job: Job) -> Optional[Job]:
+    """The job to run after a finished one (generate after train), or None."""
+    if job.kind == "texture_train" and job.then_generate:
+        g = job.then_generate
+        return prepare_texture_generate(job.info["checkpoint"], g.get("width", 256), g.get("height", 256),
+                                        seed=g.get("seed", 0), tileable=g.get("tileable", True),
+                                        source_name=job.source_name, node_reference=job.node_ref,
+                                        result=job.result)
+    return None
+
+
+def style_options(*, method: str = "multiscale", backbone: str = "auto", weights: str = "", size: int = 0,
+                  steps: int = 0, strength: float = 10.0, content_weight: float = 1.0, tv_weight: float = -1.0,
+                  style_scale: float = 1.0, preserve_color: str = "NONE", tileable: bool = False, seed: int = 0,
+                  device: str = "auto", memory_gb: float = 0.0, preview_every: int = 5) -> dict[str, Any]:
+    """StyleOptions as the worker wants them, from UI-style values (0 / 'NONE' / -1 mean default)."""
+    opts: dict[str, Any] = {
+        "method": method.lower(), "backbone": backbone.lower(), "content_weight": float(content_weight),
+        "style_weight": float(strength), "style_scale": float(style_scale), "tileable": bool(tileable),
+        "seed": int(seed), "device": device.lower(), "preview_every": int(preview_every),
+    }
+    if weights:
+        opts["weights"] = bpy.path.abspath(weights)
+    if size:
+        opts["size"] = int(size)
+    if steps:
+        opts["steps"] = int(steps)
+    if tv_weight >= 0:
+        opts["tv_weight"] = float(tv_weight)
+    if preserve_color and preserve_color.upper() != "NONE":
+        opts["preserve_color"] = preserve_color.lower()
+    if memory_gb:
+        opts["max_memory_gb"] = float(memory_gb)
+    return opts

@@ -1,0 +1,195 @@
+"""The objective of one scale — α·content + β·style + λ·TV — built from loss terms, evaluated whole or tiled.
+
+Tiled evaluation keeps style statistics global: a first pass (no grad) sums every term's pieces
+(Σ m·f fᵀ, Σ m, squared content differences) over all tiles; a second pass backpropagates each tile's
+surrogate against the whole image's statistics. Tiles carry a halo of context, their grid shifts every
+evaluation, and tileable images wrap around, so no tile seams form.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import CancelToken
+from ..wrap import circular_padding
+from . import losses
+from .options import StyleOptions
+from .precision import Autocast
+from .terms import ContentLoss, LayerApply, Scale, StyleLoss, Sum, Term, TVLoss, add_stats
+from .tiles import Window, crop, feature_index, layer_strides, tiles
+
+Grams = dict[str, torch.Tensor]
+
+
+def style_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, tile: Optional[int] = None,
+                  autocast: Autocast = contextlib.nullcontext) -> Grams:
+    """Global Gram targets {layer: C×C} of one style image (tiled when it is large)."""
+    h, w = img.shape[-2:]
+    acc: dict[str, tuple] = {}
+    with torch.no_grad():
+        regions = [None] if tile is None else list(tiles(h, w, tile, net.halo, (0, 0), False, img.device))
+        for t in regions:
+            with autocast():
+                feats = net(img if t is None else img[:, :, t.rows][:, :, :, t.cols])
+            for k in net.style_layers:
+                f = feats[k] if t is None else crop(feats[k], t, strides[k], (h, w), False)
+                s, m = losses.gram_sums(f)
+                acc[k] = (s, m) if k not in acc else (acc[k][0] + s, acc[k][1] + m)
+    return {k: losses.gram_from_sums(*v) for k, v in acc.items()}
+
+
+class Objective:
+    """Σ weight · part over named parts ({"content": (α, term), "style": (β, term), ...}).
+
+    __call__(x) -> (total, {part: unweighted value}, d total / d x)."""
+
+    def __init__(self, net: nn.Module, parts: dict[str, tuple[float, Term]], hw: tuple[int, int], wrap: bool,
+                 tile: Optional[int], rng: np.random.Generator, autocast: Autocast = contextlib.nullcontext,
+                 cancel: Optional[CancelToken] = None) -> None:
+        self.net, self.parts, self.hw, self.wrap = net, parts, tuple(hw), wrap
+        self.tile, self.rng, self.autocast = tile, rng, autocast
+        self.cancel = cancel  # checked per tile too: a big tiled step can take minutes
+
+    def _net(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            return self.net(x)
+
+    def __call__(self, x: torch.Tensor) -> tuple[float, dict[str, float], torch.Tensor]:
+        with circular_padding(self.net, self.wrap):
+            return self._whole(x) if self.tile is None else self._tiled(x)
+
+    def _whole(self, x: torch.Tensor):
+        xv = x.detach().requires_grad_(True)
+        feats = {**self._net(xv), "input": xv}
+        window = Window(None, self.hw, self.wrap)
+        values = {name: term.value(term.stats(feats, window)) for name, (_w, term) in self.parts.items()}
+        total = sum(w * values[name] for name, (w, _t) in self.parts.items())
+        (grad,) = torch.autograd.grad(total, xv)
+        return float(total.detach()), {k: float(v.detach()) for k, v in values.items()}, grad
+
+    def _tiled(self, x: torch.Tensor):
+        h, w = self.hw
+        align, halo = self.net.align, self.net.halo
+        span = max(1, self.tile // align)
+        offset = (int(self.rng.integers(span)) * align, int(self.rng.integers(span)) * align)
+        regions = list(tiles(h, w, self.tile, halo, offset, self.wrap, x.device))
+        on_features = {n: p for n, p in self.parts.items() if not p[1].reads_image}
+        on_image = {n: p for n, p in self.parts.items() if p[1].reads_image}
+        # Pass 1: global statistics (no grad).
+        totals: dict = {}
+        with torch.no_grad():
+            for t in regions:
+                if self.cancel is not None:
+                    self.cancel.check()
+                feats = self._net(x[:, :, t.rows][:, :, :, t.cols])
+                window = Window(t, self.hw, self.wrap)
+                for name, (_w, term) in on_features.items():
+                    s = term.stats(feats, window)
+                    totals[name] = s if name not in totals else add_stats(totals[name], s)
+            values = {name: float(term.value(totals[name])) for name, (_w, term) in on_features.items()}
+        # Pass 2: per-tile gradients against the global statistics.
+        grad = torch.zeros_like(x)
+        for t in regions:
+            if self.cancel is not None:
+                self.cancel.check()
+            xt = x[:, :, t.rows][:, :, :, t.cols].detach().requires_grad_(True)
+            feats = self._net(xt)
+            window = Window(t, self.hw, self.wrap)
+            surrogate = sum(wt * term.surrogate(feats, window, totals[name])
+                            for name, (wt, term) in on_features.items())
+            (gt,) = torch.autograd.grad(surrogate, xt)
+            grad.index_add_(2, t.rows, torch.zeros(1, 3, len(t.rows), w, device=x.device).index_add_(3, t.cols, gt))
+        # Terms on the image itself: cheap, so whole.
+        if on_image:
+            xv = x.detach().requires_grad_(True)
+            window = Window(None, self.hw, self.wrap)
+            image_values = {name: term.value(term.stats({"input": xv}, window)) for name, (_w, term) in on_image.items()}
+            (g_img,) = torch.autograd.grad(sum(on_image[n][0] * v for n, v in image_values.items()), xv)
+            grad += g_img
+            values.update({n: float(v.detach()) for n, v in image_values.items()})
+        values = {name: values[name] for name in self.parts}
+        total = sum(w * values[name] for name, (w, _t) in self.parts.items())
+        return float(total), values, grad
+
+
+def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, tile: Optional[int],
+                     wrap: bool, autocast: Autocast) -> dict[str, torch.Tensor]:
+    """Whole-image content feature maps (assembled from tiles when tiled)."""
+    layers = tuple(net.content_layers)
+    h, w = img.shape[-2:]
+    with torch.no_grad(), circular_padding(net, wrap):
+        if tile is None:
+            with autocast():
+                f = net(img)
+            return {k: f[k].float() for k in layers}
+        out: dict[str, torch.Tensor] = {}
+        for t in tiles(h, w, tile, net.halo, (0, 0), wrap, img.device):
+            with autocast():
+                f = net(img[:, :, t.rows][:, :, :, t.cols])
+            window = Window(t, (h, w), wrap)
+            for k in layers:
+                s = strides[k]
+                part = window.features(f[k], s).float()
+                if k not in out:
+                    out[k] = torch.zeros(1, part.shape[1], h // s, w // s, device=img.device)
+                ry = feature_index(t.core_y, s, h, wrap, img.device)
+                rx = feature_index(t.core_x, s, w, wrap, img.device)
+                out[k][:, :, ry[:, None], rx[None, :]] = part
+        return out
+
+
+def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence[Grams],
+                    masks: Optional[torch.Tensor], opts: StyleOptions, tile: Optional[int] = None,
+                    rng: Optional[np.random.Generator] = None, autocast: Autocast = contextlib.nullcontext,
+                    cancel: Optional[CancelToken] = None, guides=None) -> Objective:
+    """The objective of one scale: α·Σ content + β·Σ style + λ·TV, as `opts` asks.
+
+    content: 1×3×H×W; style_grams: one {layer: Gram} per style; masks: S×1×H×W soft masks (one per
+    style) or None (several styles are then blended into one target). guides: render-pass guidance at
+    this scale (core.animation.terms.ScaledGuides): per-pixel content weight and a temporal term."""
+    strides = layer_strides(net, content.device)
+    wrap = opts.tileable
+    hw = tuple(content.shape[-2:])
+    grams = list(style_grams)
+    if masks is None and len(grams) > 1:  # blend several styles without masks
+        grams = [{k: sum(g[k] for g in grams) / len(grams) for k in grams[0]}]
+    targets = _content_targets(net, strides, content, tile, wrap, autocast)
+
+    content_layers = tuple(net.content_layers)
+    content_loss = guides.content_loss if guides is not None else ContentLoss
+    content_term = Sum([Scale(LayerApply(content_loss(targets[k]), k, strides[k]), 1.0 / max(1, len(content_layers)))
+                        for k in content_layers])
+
+    style_layers = dict(net.style_layers)
+    wsum = sum(style_layers.values())
+    masks_at = {}
+    if masks is not None:
+        for s in set(strides[k] for k in style_layers):
+            masks_at[s] = masks if s == 1 else F.avg_pool2d(masks, s)
+    style_term = Sum([Scale(LayerApply(StyleLoss(g[k], None if masks is None else masks_at[strides[k]][i:i + 1]),
+                                       k, strides[k]),
+                            style_layers[k] / wsum / len(grams))
+                      for k in style_layers for i, g in enumerate(grams)])
+
+    # This is the formula; new parts (e.g. a temporal term) are added here with their weight.
+    parts: dict[str, tuple[float, Term]] = {
+        "content": (float(opts.content_weight), content_term),
+        "style": (float(opts.resolved("style_weight")), style_term),
+        "tv": (float(opts.resolved("tv_weight")), TVLoss(wrap)),
+    }
+    if guides is not None and guides.temporal is not None:
+        parts["temporal"] = (1.0, guides.temporal)  # γ is inside its per-pixel weight
+    return Objective(net, parts, hw, wrap, tile, rng or np.random.default_rng(opts.seed), autocast, cancel)
+
+
+def make_objective(net: nn.Module, content: torch.Tensor, styles: Sequence[torch.Tensor], opts: StyleOptions, *,
+                   masks: Optional[torch.Tensor] = None, tile: Optional[int] = None,
+                   rng: Optional[np.random.Generator] = None) -> Objective:
+    """Style targets and objective in one call, float32 (for tests, benchmarks and tools)."""
+    strides = layer_strides(net, content.device)
+    return build_objective(net, content, [style_targets(net, strides, s) for s in styles], masks, opts, tile, rng)
