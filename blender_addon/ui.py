@@ -138,6 +138,9 @@ class ATELIER_PT_render(bpy.types.Panel):
         layout.prop(s, "animation")
         if s.animation:
             layout.prop(s, "output_dir")
+            for name in ("temporal_weight", "edge_guide", "edge_strength", "depth_stroke_scale",
+                         "styles_by_material_index", "world_style"):
+                layout.prop(s, name)
         row = layout.row()
         row.enabled = not busy
         row.scale_y = 1.4

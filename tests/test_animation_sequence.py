@@ -137,3 +137,33 @@ def test_cli_animate_writes_frames_and_refuses_without_vectors(tmp_path, clip_fi
     bad = subprocess.run([sys.executable, "-m", "core", "animate", str(png), str(tmp_path / "f_0002.png"),
                           "--style", style, "-o", str(tmp_path / "p")], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "no Vector pass" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_addon_whole_animation_through_the_worker(tmp_path):
+    """The add-on's 'Whole animation': frames rendered with the passes (user settings restored), one
+    `animate` request through a real worker, frames written into the output folder; rerun resumes."""
+    from blender_addon import demo_clip, requests, runner
+    from blender_addon.worker_client import WorkerClient
+
+    scene = demo_clip.build_clip_scene((40, 30), frames=3, samples=2)
+    layer = scene.view_layers[0]
+    before = (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,
+              scene.render.image_settings.file_format)
+    style = str(ROOT / "core" / "samples" / "style_swirls.png")
+    opts = requests.style_options(backbone="offline", steps=3, preview_every=0)
+    out = tmp_path / "frames"
+    out.mkdir()
+    client = WorkerClient(sys.executable, cwd=str(ROOT), log_path=str(tmp_path / "worker.log"))
+    try:
+        job = requests.prepare_animate(scene, [style], opts, str(out), animation={"edge_guide": "depth"})
+        assert (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,
+                scene.render.image_settings.file_format) == before
+        assert job.kind == "animate" and job.info["frames"] == 3
+        runner.run_blocking(client, job, timeout=600)
+        assert sorted(p.name for p in out.glob("*.png")) == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+        assert job.info["frames_written"][-1].endswith("frame_0003.png")
+        again = requests.prepare_animate(scene, [style], opts, str(out), animation={"edge_guide": "depth"})
+        runner.run_blocking(client, again, timeout=600)
+        assert again.info["computed"] == 0  # same settings: everything was finished already
+    finally:
+        client.shutdown(timeout=15)

@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="strokes up to (1+X)× larger near the camera (default 0: off)")
     p.add_argument("--material-style", action="append", default=[], metavar="INDEX=IMAGE",
                    help="own style for a Material Index value (repeatable)")
+    p.add_argument("--object-style", action="append", default=[], metavar="INDEX=IMAGE",
+                   help="own style for an Object Index (pass index) value (repeatable)")
     p.add_argument("--background", choices=BACKGROUND_MODES, default="with-rest",
                    help="the world (no geometry): stylized with the rest (default), kept, or its own style")
     p.add_argument("--background-style", metavar="IMAGE", help="style of the world with --background own")
@@ -66,12 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_animate)
 
 
-def _material_styles(items: list[str]) -> dict[int, Path]:
+def _index_styles(items: list[str], flag: str) -> dict[int, Path]:
     out: dict[int, Path] = {}
     for item in items:
         index, sep, path = item.partition("=")
         if not sep or not index.strip().isdigit() or not path:
-            raise UserError(f"--material-style '{item}': expected INDEX=IMAGE, e.g. 2=brush.png")
+            raise UserError(f"{flag} '{item}': expected INDEX=IMAGE, e.g. 2=brush.png")
         out[int(index)] = Path(path)
     return out
 
@@ -87,10 +89,12 @@ def run_animate(args: argparse.Namespace) -> int:
     except UserError as exc:
         field, _, rest = str(exc).partition(":")
         raise UserError(f"{_FLAGS.get(field, field)}:{rest}") from None
-    material_paths = _material_styles(args.material_style)
+    material_paths = _index_styles(args.material_style, "--material-style")
+    object_paths = _index_styles(args.object_style, "--object-style")
     regions = RegionSpec(
         styles=[read_image(s, "--style") for s in args.style],
         material_styles={i: read_image(p, "--material-style") for i, p in material_paths.items()},
+        object_styles={i: read_image(p, "--object-style") for i, p in object_paths.items()},
         background=args.background,
         background_style=read_image(args.background_style, "--background-style") if args.background_style else None,
         depth_stroke_scale=args.depth_stroke_scale).validate()

@@ -1,7 +1,7 @@
 """The worker's `animate` request: its params, validated, and the handler that stylizes rendered EXR frames
 in order into the output folder (core/protocol.py and core/tasks.py route it here).
 
-    animate  params {"frames": [exr...], "style": npy | [npy...], "material_styles": {"INDEX": npy}?,
+    animate  params {"frames": [exr...], "style": npy | [npy...], "material_styles"|"object_styles": {"INDEX": npy}?,
                      "background": "with-rest"|"keep"|"own"?, "background_style": npy?,
                      "options": {StyleOptions}, "animation": {"temporal_weight"?, "warp_init"?,
                      "edge_guide"?, "edge_strength"?, "depth_stroke_scale"?, "display"?, "view"?,
@@ -36,6 +36,7 @@ class AnimateRequest:
     frames: list[Path]
     styles: list[Path]
     material_styles: dict[int, Path]
+    object_styles: dict[int, Path]
     background: str
     background_style: Optional[Path]
     options: dict
@@ -47,23 +48,28 @@ class AnimateRequest:
     def from_params(cls, params: dict) -> "AnimateRequest":
         frames = [h.input_file("frames", f, (".exr",)) for f in h._str_list(params, "frames", True)]
         styles = [h.input_file("style", s) for s in h._str_list(params, "style", True, allow_single=True)]
-        raw_materials = params.get("material_styles") or {}
-        if not isinstance(raw_materials, dict):
-            raise UserError("params.material_styles: expected an object {\"INDEX\": npy path}")
-        materials = {}
-        for key, path in raw_materials.items():
-            if not str(key).isdigit() or not isinstance(path, str):
-                raise UserError(f"params.material_styles: '{key}' must be a material index with an .npy path")
-            materials[int(key)] = h.input_file("material_styles", path)
+        materials, objects = _index_styles(params, "material_styles"), _index_styles(params, "object_styles")
         background_style = h._str(params, "background_style", required=False)
         animation = h._dict(params, "animation")
         unknown = set(animation) - _ANIMATION_KEYS
         if unknown:
             raise UserError(f"params.animation: unknown key(s) {', '.join(sorted(unknown))}")
-        return cls(frames, styles, materials, h._str(params, "background", required=False) or "with-rest",
+        return cls(frames, styles, materials, objects, h._str(params, "background", required=False) or "with-rest",
                    h.input_file("background_style", background_style) if background_style else None,
                    h._dict(params, "options"), animation, h.output_folder("output_dir", h._str(params, "output_dir"), None),
                    h._bool(params, "overwrite", False))
+
+
+def _index_styles(params: dict, key: str) -> dict[int, Path]:
+    raw = params.get(key) or {}
+    if not isinstance(raw, dict):
+        raise h.ProtocolError(f"params.{key}: expected an object {{\"INDEX\": npy path}}")
+    out = {}
+    for index, path in raw.items():
+        if not str(index).isdigit() or not isinstance(path, str):
+            raise h.ProtocolError(f"params.{key}: '{index}' must be an index with an .npy path")
+        out[int(index)] = h.input_file(key, path)
+    return out
 
 
 def _animation_options(d: dict[str, Any], overwrite: bool) -> AnimationOptions:
@@ -90,6 +96,7 @@ def run_animate_task(worker, task) -> dict:
     regions = RegionSpec(
         styles=[load(p, "style") for p in spec.styles],
         material_styles={i: load(p, "material style") for i, p in spec.material_styles.items()},
+        object_styles={i: load(p, "object style") for i, p in spec.object_styles.items()},
         background=spec.background,
         background_style=load(spec.background_style, "background style") if spec.background_style else None,
         depth_stroke_scale=float(spec.animation.get("depth_stroke_scale", 0.0))).validate()

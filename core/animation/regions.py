@@ -23,12 +23,14 @@ class RegionSpec:
 
     styles: the main style(s), blended over everything not claimed below.
     material_styles: Material Index value -> its own style.
+    object_styles: Object Index value -> its own style (after material styles, on what they left).
     background: 'with-rest' (the world is stylized like the rest), 'keep' (the world stays as
         rendered) or 'own' (the world gets `background_style`).
     depth_stroke_scale: 0 = off; s > 0 = strokes up to (1 + s)× larger near the camera."""
 
     styles: list[np.ndarray]
     material_styles: dict[int, np.ndarray] = field(default_factory=dict)
+    object_styles: dict[int, np.ndarray] = field(default_factory=dict)
     background: str = "with-rest"
     background_style: Optional[np.ndarray] = None
     depth_stroke_scale: float = 0.0
@@ -49,6 +51,8 @@ class RegionSpec:
         out = set()
         if self.material_styles:
             out.add("material_index")
+        if self.object_styles:
+            out.add("object_index")
         if self.depth_stroke_scale > 0:
             out.add("depth")
         return out
@@ -58,6 +62,7 @@ class RegionSpec:
         digest = lambda a: hashlib.sha1(np.ascontiguousarray(a, np.float32).tobytes()).hexdigest()[:16]  # noqa: E731
         return {"styles": [digest(s) for s in self.styles],
                 "material_styles": {str(k): digest(v) for k, v in sorted(self.material_styles.items())},
+                "object_styles": {str(k): digest(v) for k, v in sorted(self.object_styles.items())},
                 "background": self.background,
                 "background_style": digest(self.background_style) if self.background_style is not None else None,
                 "depth_stroke_scale": self.depth_stroke_scale}
@@ -65,7 +70,7 @@ class RegionSpec:
     @property
     def plain(self) -> bool:
         """No regions at all: the engine blends the main styles without masks."""
-        return not self.material_styles and self.background == "with-rest" and self.depth_stroke_scale == 0
+        return not self.material_styles and not self.object_styles and self.background == "with-rest" and self.depth_stroke_scale == 0
 
 
 @dataclass
@@ -87,15 +92,18 @@ def frame_regions(frame: Frame, spec: RegionSpec) -> FrameRegions:
     world = np.zeros((h, w), np.float32) if world is None else world
     rest = 1.0 - world
     regions: list[tuple[np.ndarray, np.ndarray]] = []
-    if spec.material_styles:
-        if frame.material_index is None:
-            raise UserError(f"frame '{frame.path}': per-material styles need the Material Index pass "
-                            "(View Layer > Passes > Material Index)")
-        idx = np.rint(frame.material_index[..., 0])
-        for value, style in sorted(spec.material_styles.items()):
-            m = (idx == value).astype(np.float32) * (1.0 - world)
+    for what, index, styles in (("Material Index", frame.material_index, spec.material_styles),
+                                 ("Object Index", frame.object_index, spec.object_styles)):
+        if not styles:
+            continue
+        if index is None:
+            raise UserError(f"frame '{frame.path}': per-{what.split()[0].lower()} styles need the {what} pass "
+                            f"(View Layer > Passes > {what})")
+        idx = np.rint(index[..., 0])
+        for value, style in sorted(styles.items()):
+            m = np.clip(rest, 0.0, 1.0) * (idx == value) * (1.0 - world)
             if m.sum() >= MIN_REGION_PX:
-                regions.append((style, m))
+                regions.append((style, m.astype(np.float32)))
                 rest = rest - m
     if spec.background == "own" and world.sum() >= MIN_REGION_PX:
         regions.append((spec.background_style, world))
