@@ -40,15 +40,9 @@ def build_clip_scene(resolution: tuple[int, int] = (96, 72), frames: int = 8, sa
                      world: tuple[float, float, float] = (0.5, 0.6, 0.8)) -> bpy.types.Scene:
     """A fresh scene with frames 1..`frames`: a brick wall (material index 1), a red cube sliding
     left to right in front of a turning teal sphere (2 and 3), and sky-coloured world at the top."""
-    from .headless_demo import brick_texture  # the demo imports this module too
-    bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x, scene.render.resolution_y = resolution
-    scene.render.resolution_percentage = 100
+    from .headless_demo import brick_texture, new_cycles_scene  # the demo imports this module too
+
+    scene = new_cycles_scene(resolution, samples)
     scene.frame_start, scene.frame_end = 1, frames
     w = bpy.data.worlds.new("Clip World")
     _use_nodes_of(w)
