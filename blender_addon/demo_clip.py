@@ -37,9 +37,11 @@ def _keyframes(ob: bpy.types.Object, path: str, values: list[tuple[int, tuple]])
 
 
 def build_clip_scene(resolution: tuple[int, int] = (96, 72), frames: int = 8, samples: int = 4,
-                     world: tuple[float, float, float] = (0.5, 0.6, 0.8)) -> bpy.types.Scene:
+                     world: tuple[float, float, float] = (0.5, 0.6, 0.8),
+                     motion_frames: int = 0) -> bpy.types.Scene:
     """A fresh scene with frames 1..`frames`: a brick wall (material index 1), a red cube sliding
-    left to right in front of a turning teal sphere (2 and 3), and sky-coloured world at the top."""
+    left to right in front of a turning teal sphere (2 and 3), and sky-coloured world at the top.
+    The motion spans `motion_frames` frames (default: the clip's own length; longer = gentler)."""
     from .headless_demo import brick_texture, new_cycles_scene  # the demo imports this module too
 
     scene = new_cycles_scene(resolution, samples)
@@ -66,7 +68,7 @@ def build_clip_scene(resolution: tuple[int, int] = (96, 72), frames: int = 8, sa
     bpy.ops.object.shade_smooth()
     sphere.data.materials.append(_material("Clip Teal", (0.1, 0.5, 0.45), 3))
     sphere.pass_index = 3
-    last = max(2, frames)
+    last = max(2, motion_frames or frames)
     _keyframes(cube, "location", [(1, (-2.0, -1.0, 0.2)), (last, (2.0, -1.0, 0.4))])
     _keyframes(cube, "rotation_euler", [(1, (0.0, 0.0, 0.0)), (last, (0.0, 0.0, math.radians(90)))])
     _keyframes(sphere, "location", [(1, (0.9, 0.5, 0.3)), (last, (-0.9, 0.5, 0.7))])

@@ -183,7 +183,8 @@ def _animate_clip(out: str, style_path: str, args: argparse.Namespace, written: 
     from .worker_client import WorkerClient
 
     t = time.monotonic()
-    scene = demo_clip.build_clip_scene((96, 72), frames=args.clip_frames, samples=8)
+    scene = demo_clip.build_clip_scene((96, 72), frames=args.clip_frames, samples=8,
+                                       motion_frames=3 * args.clip_frames)
     frames_dir = os.path.join(out, "clip_stylized")
     os.makedirs(frames_dir, exist_ok=True)
     options = requests.style_options(backbone="auto", weights=args.weights, steps=args.style_steps, strength=10.0,

@@ -16,6 +16,9 @@ import numpy as np
 # Ruder et al. 2016, eqs. (1)-(2): thresholds for disocclusion and motion boundaries (pixel units).
 DISOCCLUSION_REL, DISOCCLUSION_ABS = 0.01, 0.5
 BOUNDARY_REL, BOUNDARY_ABS = 0.01, 0.002
+# Our addition: where the warp magnifies or squeezes the previous frame by more than this (local area
+# ratio, e.g. a face turning towards the camera), warped strokes would smear; let them be repainted.
+STRETCH_LIMIT = 0.25
 
 
 def flow_to_previous(vector: np.ndarray) -> np.ndarray:
@@ -60,7 +63,8 @@ def inside(flow: np.ndarray) -> np.ndarray:
 def reliability(vector: np.ndarray, previous_vector: np.ndarray) -> np.ndarray:
     """H×W float32 mask, 1 where the previous frame warped to this one is trustworthy, 0 at
     disocclusions (backward motion and the previous frame's forward motion disagree), at motion
-    boundaries (the motion changes sharply) and where the motion leaves the frame.
+    boundaries (the motion changes sharply), where the warp stretches the previous frame by more than
+    STRETCH_LIMIT, and where the motion leaves the frame.
 
     vector: this frame's Vector pass; previous_vector: the previous frame's."""
     backward = flow_to_previous(vector)
@@ -73,7 +77,9 @@ def reliability(vector: np.ndarray, previous_vector: np.ndarray) -> np.ndarray:
     gy_y, gx_y = np.gradient(backward[..., 1])
     grad_sq = gx_x ** 2 + gy_x ** 2 + gx_y ** 2 + gy_y ** 2
     boundary = grad_sq > BOUNDARY_REL * sq(backward) + BOUNDARY_ABS
-    ok = ~disoccluded & ~boundary & inside(backward)
+    area_ratio = (1.0 + gx_x) * (1.0 + gy_y) - gy_x * gx_y  # Jacobian of p -> p + backward(p)
+    stretched = np.abs(area_ratio - 1.0) > STRETCH_LIMIT
+    ok = ~disoccluded & ~boundary & ~stretched & inside(backward)
     return ok.astype(np.float32)
 
 
