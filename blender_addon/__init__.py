@@ -26,27 +26,63 @@ bl_info = {
     "category": "Render",
 }
 
+import importlib.util  # noqa: E402
+
 import bpy  # noqa: E402
 
-from . import operators, prefs, props, ui  # noqa: E402
+from . import prefs, props, ui  # noqa: E402
 
-_classes = (prefs.AtelierPreferences, props.AtelierStyleItem, props.AtelierSettings, *operators.classes,
-            *ui.classes)
+MIN_BLENDER = (4, 2, 0)  # bl_info is not there when Blender loads this as an extension
+# Debian's and some other distribution Blenders come without numpy; the job code needs it.
+MISSING_NUMPY = ("numpy is missing", "Use a blender.org build", "(it bundles numpy)")
+_registered: list = []
+
+
+def missing_requirement() -> tuple[str, ...]:
+    """Short lines saying what this Blender lacks, or () when nothing is missing."""
+    if bpy.app.version < MIN_BLENDER:
+        return ("Needs Blender 4.2 or newer", f"This is Blender {bpy.app.version_string.split()[0]}")
+    if importlib.util.find_spec("numpy") is None:
+        return MISSING_NUMPY
+    return ()
 
 
 def register() -> None:
-    for cls in _classes:
+    problem = missing_requirement()
+    if problem:
+        # one line in the console, one panel in the Image Editor; nothing that would need numpy
+        print(f"Neural Atelier: {problem[0]}: {' '.join(problem[1:])}")
+        ui.ATELIER_PT_missing.problem = problem
+        classes = (prefs.AtelierPreferences, ui.ATELIER_PT_missing)
+    else:
+        from . import operators
+
+        classes = (prefs.AtelierPreferences, props.AtelierStyleItem, props.AtelierSettings, *operators.classes,
+                   *ui.classes)
+    for cls in classes:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.atelier = bpy.props.PointerProperty(type=props.AtelierSettings)
+    _registered[:] = classes
     props.register_runtime_props()
+    if not problem:
+        bpy.types.Scene.atelier = bpy.props.PointerProperty(type=props.AtelierSettings)
+    # Blender drops add-on preferences on disable: refill them now, or once the UI runs
+    if not prefs.restore():
+        bpy.app.timers.register(_restore_later, first_interval=0.0)
+
+
+def _restore_later() -> None:
+    prefs.restore()
+    return None  # a timer that returns None runs once
 
 
 def unregister() -> None:
-    from . import runner
+    if not missing_requirement():
+        from . import runner
 
-    runner.shutdown_client()
+        runner.shutdown_client()
     props.unregister_runtime_props()
     if hasattr(bpy.types.Scene, "atelier"):
         del bpy.types.Scene.atelier
-    for cls in reversed(_classes):
+    for cls in reversed(_registered):
         bpy.utils.unregister_class(cls)
+    _registered.clear()

@@ -4,7 +4,8 @@
 1. builds a small scene whose material uses a procedurally generated brick texture,
 2. renders it with Cycles on the CPU with Depth, Normal and Object Index passes,
 3. stylizes the render and the brick texture with the add-on's own job functions and a real worker,
-4. trains a small texture GAN on the brick texture and puts a generated texture on a material,
+4. makes a texture model of the brick texture (the default: patch synthesis) and puts a generated texture
+   on a material,
 5. saves DIR/demo.blend (new images packed) and a PNG of each result in DIR,
 6. renders a short animated clip with the Vector pass and stylizes it with temporal coherence
    into DIR/clip_stylized/frame_NNNN.png (``--clip-frames 0`` skips it).
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--size", type=int, default=160, help="render width (height is 3/4 of it)")
     ap.add_argument("--style-steps", type=int, default=40)
-    ap.add_argument("--train-steps", type=int, default=100)
+    ap.add_argument("--train-steps", type=int, default=100, help="unused since the default texture method needs "
+                    "no training; kept so existing command lines still run")
     ap.add_argument("--weights", default="", help="VGG19 weights file (default: torch hub cache, else offline)")
     ap.add_argument("--style", default="", help="style image (default: the one bundled in core/samples)")
     ap.add_argument("--clip-frames", type=int, default=4, help="frames of the animated clip (0: skip it)")
@@ -261,18 +263,16 @@ def main(argv: list[str] | None = None) -> int:
               f"'{images[0].name}', now used by node '{node.name}' of material '{roles['material'].name}'")
         written.append(save_png(images[0], os.path.join(out, "texture_stylized.png")))
 
-        # 4. train a small texture GAN on the original brick texture, generate, assign to a material
+        # 4. a texture model of the original brick texture (default method), generate, assign to a material
         t = time.monotonic()
         ckpt = os.path.join(out, "bricks_gan.pt")
         if os.path.exists(ckpt):
             os.remove(ckpt)
-        train_opts = {"model": "psgan", "steps": args.train_steps, "patch": 64, "batch": 4, "width": 32,
-                      "ema": 0.0,  # a short run: the live generator (an EMA would still lean on the random start)
-                      "preview_every": 0, "device": "cpu"}
+        train_opts = {"model": "patches", "device": "cpu"}  # patch synthesis: no training, crisp and tileable
         job = requests.prepare_texture_train(roles["texture"], train_opts, ckpt,
-                                         generate={"width": 256, "height": 256, "seed": 1, "tileable": True})
-        images = runner.run_blocking(client, job, on_event=_progress_printer("train GAN"))
-        print(f"[demo] trained a {train_opts['model']} texture GAN ({args.train_steps} steps) and generated "
+                                             generate={"width": 256, "height": 256, "seed": 1, "tileable": True})
+        images = runner.run_blocking(client, job, on_event=_progress_printer("texture"))
+        print(f"[demo] made a '{train_opts['model']}' texture model and generated "
               f"{images[0].size[0]}x{images[0].size[1]} in {time.monotonic() - t:.1f}s; model: {ckpt}")
         gan_mat = bpy.data.materials.new("GAN Bricks")
         _use_nodes(gan_mat)

@@ -8,6 +8,8 @@ headless Blender can drive them: it has no timers and no modal operators.
 from __future__ import annotations
 
 import os
+import time
+import traceback
 from typing import Iterator, Optional
 
 import bpy
@@ -17,7 +19,7 @@ from . import prefs
 from .job import Job, JobCancelled, JobError, ResultSettings
 from .requests import (prepare_animate, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
                        prepare_texture_train, style_options)
-from .runner import PREVIEW_NAME, JobRunner, get_client, run_blocking
+from .runner import PREVIEW_NAME, JobRunner, get_client, remove_frames, run_blocking
 
 
 # ---------------------------------------------------------------- gathering inputs
@@ -61,15 +63,9 @@ def _result_settings(context) -> ResultSettings:
     return ResultSettings(float_buffer=s.result_float, store=s.store)
 
 
-def _checkpoint_dir() -> str:
-    """Where trained texture models are kept: next to the .blend, else the add-on's user folder."""
-    if bpy.data.filepath:
-        return os.path.join(os.path.dirname(bpy.data.filepath), "atelier_models")
-    from . import compat
-    folder = compat.extension_user_dir(prefs.ADDON_ID, "models")
-    if folder:
-        return folder
-    return os.path.join(bpy.utils.user_resource("DATAFILES", path="neural_atelier"), "models")
+def _checkpoint_dir(context) -> str:
+    """Where trained texture models are kept: the preferences' models folder."""
+    return prefs.models_dir(prefs.get(context))
 
 
 def _safe_file_name(name: str) -> str:
@@ -113,6 +109,26 @@ def _animation_job(context, scene, styles, options, out_dir) -> Job:
                            styles_by_object_index=s.styles_by_object_index)
 
 
+def error_line(exc: BaseException) -> str:
+    """One readable line for the report area; an unexpected error's traceback goes to the console."""
+    if not isinstance(exc, (JobError, OSError, ValueError)):
+        traceback.print_exc()
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (JobError, OSError, ValueError)) else f"{type(exc).__name__}: {text}"
+
+
+def progress_line(step: int, total: int, elapsed: float) -> str:
+    """The short line under the progress bar: 'Step 12/40 · ~0:35 left' (the details, job name and
+    losses, go to the status bar)."""
+    if total <= 0 or step <= 0:
+        return "Starting…"
+    line = f"Step {step}/{total}"
+    if step < total and elapsed > 1.0:
+        left = int(round(elapsed * (total - step) / step))
+        line += f" · ~{left // 60}:{left % 60:02d} left"
+    return line
+
+
 # ---------------------------------------------------------------- the modal base
 
 class _JobOperator:
@@ -123,6 +139,9 @@ class _JobOperator:
     _timer = None
     _runner: Optional[JobRunner] = None
     _space = None
+    _final_size: Optional[tuple[int, int]] = None  # result size, so the live preview keeps one size
+    _job_started = 0.0
+    _job_seen = None
 
     def make_jobs(self, context) -> Iterator[Job]:
         raise NotImplementedError
@@ -135,17 +154,21 @@ class _JobOperator:
 
     # blocking path (scripts, background mode, tests)
     def execute(self, context):
+        done: list[Job] = []
         try:
             client = _client(context)
             images: list = []
             for job in self.make_jobs(context):
                 images += run_blocking(client, job)
+                done.append(job)
                 self._report_info(job)
         except JobCancelled:
+            remove_frames(done)  # an animation appears whole or not at all
             self.report({"WARNING"}, "Cancelled; nothing was changed")
             return {"CANCELLED"}
-        except (JobError, OSError) as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:  # every failure is one readable line in the report area
+            remove_frames(done)
+            self.report({"ERROR"}, error_line(exc))
             return {"CANCELLED"}
         self.finished(context, images)
         self.report({"INFO"}, self._done_text(images))
@@ -161,15 +184,16 @@ class _JobOperator:
         self._space = space if space is not None and space.type == "IMAGE_EDITOR" else None
         try:
             self._runner = JobRunner(_client(context), self.make_jobs(context))
-            self._runner.start()
-        except (JobError, OSError) as exc:
+            self._runner.start()  # runs make_jobs up to the first job, which sets _final_size
+            self._runner.preview_size = self._final_size
+        except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
             if self._runner is not None:
                 self._runner.close()
-            self.report({"ERROR"}, str(exc))
+            self.report({"ERROR"}, error_line(exc))
             return {"CANCELLED"}
         wm.atelier_running = True
         wm.atelier_progress = 0.0
-        wm.atelier_status = self._runner.status
+        wm.atelier_status = progress_line(0, 0, 0.0)
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -186,7 +210,9 @@ class _JobOperator:
         had_preview = runner.previews_shown
         state = runner.tick()
         wm.atelier_progress = runner.progress
-        wm.atelier_status = runner.status
+        if runner.job is not self._job_seen:  # a new job of a chain: the time left starts afresh
+            self._job_seen, self._job_started = runner.job, time.monotonic()
+        wm.atelier_status = progress_line(runner.step, runner.total, time.monotonic() - self._job_started)
         if state == "running":
             context.workspace.status_text_set(f"Atelier: {runner.status}  (Esc cancels)")
             if runner.previews_shown != had_preview and runner.preview is not None:
@@ -227,6 +253,8 @@ class _JobOperator:
         notes = job.info.get("notes")
         if backbone:
             self.report({"INFO"}, f"Backbone: {backbone}" + (f" ({'; '.join(map(str, notes))})" if isinstance(notes, list) and notes else ""))
+        elif isinstance(notes, list) and notes:
+            self.report({"INFO"}, "; ".join(map(str, notes)))
 
     def _done_text(self, images) -> str:
         return "Atelier: created " + ", ".join(f"'{im.name}'" for im in images) if images else "Atelier: done"
@@ -243,6 +271,7 @@ class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
 
     def make_jobs(self, context):
         self._source = _editor_image(context, self.image_name)
+        self._final_size = tuple(self._source.size)
         yield prepare_stylize_image(self._source, _styles(context), _style_options(context),
                                          result=_result_settings(context))
 
@@ -256,7 +285,8 @@ class ATELIER_OT_stylize_image(_JobOperator, bpy.types.Operator):
 
 
 class ATELIER_OT_stylize_node(_JobOperator, bpy.types.Operator):
-    """Stylize the active Image Texture node's image; the result is a new image linked into the node"""
+    """Stylize the active Image Texture node's image. The node gets the new image; the old one is kept
+    (with a fake user), so you can switch back"""
     bl_idname = "atelier.stylize_node"
     bl_label = "Stylize texture"
     material: StringProperty(options={"SKIP_SAVE"})
@@ -264,6 +294,7 @@ class ATELIER_OT_stylize_node(_JobOperator, bpy.types.Operator):
 
     def make_jobs(self, context):
         node = _image_node(context, self.material, self.node)
+        self._final_size = tuple(node.image.size)
         yield prepare_stylize_image(node.image, _styles(context), _style_options(context), node=node,
                                          result=_result_settings(context))
 
@@ -277,6 +308,8 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
         s = _settings(context)
         scene = context.scene
         styles, options = _styles(context), _style_options(context)
+        pct = scene.render.resolution_percentage / 100
+        self._final_size = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
         if s.animation:
             out_dir = bpy.path.abspath(s.output_dir)
             if not out_dir:
@@ -303,7 +336,8 @@ class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
         s = _settings(context)
         node = _image_node(context, self.material, self.node) if (self.from_node or self.material) else None
         image = node.image if node is not None else _editor_image(context, self.image_name)
-        dest = os.path.join(_checkpoint_dir(), _safe_file_name(image.name) + ".pt")
+        dest = os.path.join(_checkpoint_dir(context), _safe_file_name(image.name) + ".pt")
+        self._final_size = (s.texture_width, s.texture_height)
         base, n = dest[:-3], 1
         while os.path.exists(dest):
             dest, n = f"{base}_{n}.pt", n + 1
@@ -311,6 +345,12 @@ class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
                                          generate={"width": s.texture_width, "height": s.texture_height,
                                                    "seed": s.texture_seed, "tileable": True},
                                          result=_result_settings(context))
+
+    def finished(self, context, images):
+        # the generated texture (colour map first), in the Image Editor the run started from
+        shown = [im for im in images if im.colorspace_settings.name != "Non-Color"] or images
+        if shown:
+            self._show_in_editor(context, shown[0])
 
     def _report_info(self, job):
         if job.kind == "texture_train" and job.info.get("checkpoint"):
@@ -331,6 +371,7 @@ class ATELIER_OT_generate_texture(_JobOperator, bpy.types.Operator):
         node = _image_node(context, self.material, self.node) if (self.to_node or self.material) else None
         if not s.checkpoint:
             raise JobError("no texture model yet: train one first (or choose a .pt file)")
+        self._final_size = (s.texture_width, s.texture_height)
         yield prepare_texture_generate(s.checkpoint, s.texture_width, s.texture_height, seed=s.texture_seed,
                                             node=node, result=_result_settings(context))
 
@@ -360,9 +401,9 @@ class ATELIER_OT_check_setup(bpy.types.Operator):
         job = prepare_check_setup(p.weights_file if p else "", p.device if p else "auto")
         try:
             run_blocking(_client(context), job, timeout=180)
-        except (JobError, JobCancelled, OSError) as exc:
-            context.window_manager.atelier_setup_report = f"Setup problem: {exc}"
-            self.report({"ERROR"}, f"Atelier setup: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
+            context.window_manager.atelier_setup_report = f"Setup problem: {error_line(exc)}"
+            self.report({"ERROR"}, f"Atelier setup: {error_line(exc)}")
             return {"CANCELLED"}
         info = job.info
         lines = [f"torch {info.get('torch')} on {info.get('device')}"

@@ -74,8 +74,13 @@ def render_result_available() -> bool:
 
 
 def render_scene(scene: bpy.types.Scene) -> None:
-    """Render the current frame in the foreground (like F12, but blocking)."""
-    bpy.ops.render.render(write_still=False, scene=scene.name)
+    """Render the current frame in the foreground (like F12, but blocking). A failed render
+    (e.g. denoising in a Blender built without OpenImageDenoise) is a PassError with Blender's line."""
+    try:
+        bpy.ops.render.render(write_still=False, scene=scene.name)
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0].removeprefix("Error: ") if str(exc).strip() else "unknown error"
+        raise PassError(f"the render failed: {reason}") from None
 
 
 _CHANNEL_ORDER = "RGBAXYZW"

@@ -68,6 +68,15 @@ def result_name(source: str, style: str | None) -> str:
     return f"{source}{NAME_SEPARATOR}{style}"
 
 
+def free_file_path(path: str) -> str:
+    """path if no file is there, else the first free 'stem_2.ext', 'stem_3.ext', ..."""
+    stem, ext = os.path.splitext(path)
+    candidate, n = path, 2
+    while os.path.lexists(candidate):
+        candidate, n = f"{stem}_{n}{ext}", n + 1
+    return candidate
+
+
 def unique_image_name(base: str) -> str:
     """base, or base.001, base.002 ... whichever is free in bpy.data.images."""
     if base not in bpy.data.images:
@@ -89,7 +98,9 @@ def image_array(image: bpy.types.Image) -> np.ndarray:
             image.reload()
             w, h = image.size
         if w == 0 or h == 0:
-            raise ValueError(f"image '{image.name}' has no pixels (is its file missing?)")
+            path = bpy.path.abspath(image.filepath) if image.filepath else ""
+            missing = f"its file '{path}' is missing" if path and not os.path.isfile(path) else "it has no pixels"
+            raise ValueError(f"image '{image.name}': {missing}; reload or replace the image")
     flat = np.empty(w * h * image.channels, dtype=np.float32)
     image.pixels.foreach_get(flat)
     arr = flat.reshape(h, w, image.channels)[::-1]
@@ -142,7 +153,10 @@ def write_new_image(name: str, arr: np.ndarray, *, kind: str = "color", float_bu
             os.makedirs(save_dir, exist_ok=True)
             ext = ".exr" if float_buffer else ".png"
             safe = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in image.name).strip()
-            path = os.path.join(save_dir, safe + ext)
+            wanted = os.path.join(save_dir, safe + ext)
+            path = free_file_path(wanted)  # never over an existing file
+            if path != wanted:
+                image["atelier_file_taken"] = os.path.basename(wanted)
             image.filepath_raw = path
             image.file_format = "OPEN_EXR" if float_buffer else "PNG"
             image.save()
@@ -160,12 +174,33 @@ def write_new_image(name: str, arr: np.ndarray, *, kind: str = "color", float_bu
     return image
 
 
-def replace_pixels(image: bpy.types.Image, arr: np.ndarray) -> None:
-    """Overwrite an image the ADD-ON owns (the live preview), resizing as needed."""
+def resize_rgba(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of an HxWx4 float32 array (pixel centres aligned); for previews only."""
+    h, w = arr.shape[:2]
+    if (w, h) == (width, height):
+        return arr
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(n_out, dtype=np.float32) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(pos).astype(np.int64)
+        return lo, np.minimum(lo + 1, n_in - 1), (pos - lo).astype(np.float32)
+
+    y0, y1, fy = axis(height, h)
+    x0, x1, fx = axis(width, w)
+    rows = arr[y0] * (1 - fy)[:, None, None] + arr[y1] * fy[:, None, None]
+    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+def replace_pixels(image: bpy.types.Image, arr: np.ndarray, keep_size: bool = False) -> None:
+    """Overwrite an image the ADD-ON owns (the live preview). The image is resized to the array,
+    or with keep_size the array is resampled to the image."""
     rgba = to_rgba(arr)
     h, w = rgba.shape[:2]
     if tuple(image.size) != (w, h):
-        image.scale(w, h)
+        if keep_size:
+            rgba = resize_rgba(rgba, *image.size)
+        else:
+            image.scale(w, h)
     image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1], dtype=np.float32).ravel())
     image.update()
 

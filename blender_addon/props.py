@@ -1,4 +1,8 @@
-"""Per-scene settings shown in the panels (scene.atelier) and the run state (window manager)."""
+"""Per-scene settings shown in the panels (scene.atelier) and the run state (window manager).
+
+Names are the labels an artist reads in a narrow sidebar, so they stay short (at most ~12
+characters); everything longer belongs in the description, which Blender shows as a tooltip.
+"""
 from __future__ import annotations
 
 import bpy
@@ -7,50 +11,62 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 
 class AtelierStyleItem(bpy.types.PropertyGroup):
-    image: PointerProperty(type=bpy.types.Image, name="Style")
+    image: PointerProperty(type=bpy.types.Image, name="Style",
+                           description="Style for the objects whose Pass Index matches this row")
 
 
 class AtelierSettings(bpy.types.PropertyGroup):
     # style
-    style_source: EnumProperty(name="Style from", items=[("IMAGE", "Image", "An image in this file"),
-                                                         ("FILE", "File", "An image file on disk")])
-    style_image: PointerProperty(type=bpy.types.Image, name="Style image")
-    style_file: StringProperty(name="Style file", subtype="FILE_PATH")
+    style_source: EnumProperty(name="Style from", description="Where the style image comes from",
+                               items=[("IMAGE", "Image", "An image already in this .blend file"),
+                                      ("FILE", "File", "An image file on disk")])
+    style_image: PointerProperty(type=bpy.types.Image, name="Style",
+                                 description="The style image: its colours and strokes are painted onto the content")
+    style_file: StringProperty(name="Style", subtype="FILE_PATH",
+                               description="The style image file: its colours and strokes are painted onto the content")
     extra_styles: CollectionProperty(type=AtelierStyleItem)
     styles_by_object_index: BoolProperty(
         name="Per-object styles", default=False,
-        description="Render: style k (1 = the main style) paints objects whose Pass Index is k-1; "
-                    "needs the Object Index pass")
+        description="Give objects their own style: the main style paints Pass Index 0, the next rows "
+                    "Pass Index 1, 2, ... (Object Properties › Relations). Needs the Object Index pass")
     # engine options
-    method: EnumProperty(name="Method", items=[("multiscale", "Multi-scale", "Coarse-to-fine, L-BFGS (default)"),
-                                               ("gatys", "Gatys baseline", "Single scale, Adam (the classic)")])
-    backbone: EnumProperty(name="Backbone", items=[
-        ("auto", "Auto", "VGG19 when its weights are on disk, else the offline network"),
+    method: EnumProperty(name="Method", description="How the image is optimised",
+                         items=[("multiscale", "Multi-scale", "Coarse-to-fine with L-BFGS (default)"),
+                                ("gatys", "Gatys", "The classic baseline: single scale, Adam")])
+    backbone: EnumProperty(name="Network", description="The network that measures style and content", items=[
+        ("auto", "Auto network", "VGG19 when its weights are on disk, else the offline network"),
         ("vgg19", "VGG19", "ImageNet VGG19 (needs the weights)"),
-        ("offline", "Offline", "A network that needs no downloaded weights")])
+        ("offline", "Offline network", "A network that needs no downloaded weights")])
     strength: FloatProperty(name="Strength", default=10.0, min=0.0, soft_max=100.0,
-                            description="Style weight (β); higher = more style")
-    style_scale: FloatProperty(name="Style scale", default=1.0, min=0.05, max=20.0,
+                            description="Style weight (β): higher paints more style over the content")
+    style_scale: FloatProperty(name="Scale", default=1.0, min=0.05, max=20.0,
                                description="Size of the style's strokes relative to the image")
-    size: IntProperty(name="Size", default=512, min=0, soft_max=4096,
+    size: IntProperty(name="Size", default=512, min=0, soft_max=4096, subtype="PIXEL",
                       description="Long edge of the working resolution (0: the image's own size). "
                                   "The result always has the source's size")
-    steps: IntProperty(name="Steps", default=0, min=0, soft_max=2000, description="0: the method's default")
-    preserve_color: EnumProperty(name="Colour", items=[
-        ("NONE", "Style colours", ""), ("LUMINANCE", "Keep colours (luminance)", ""),
-        ("HISTOGRAM", "Keep colours (histogram)", "")])
-    tileable: BoolProperty(name="Tileable", default=False, description="Wrap-around: a tileable input stays tileable")
-    seed: IntProperty(name="Seed", default=0, min=0)
+    steps: IntProperty(name="Steps", default=0, min=0, soft_max=2000,
+                       description="Optimisation steps (0: the method's default)")
+    preserve_color: EnumProperty(name="Colour", description="Whose colours the result keeps", items=[
+        ("NONE", "Style colours", "The result takes the style's colours"),
+        ("LUMINANCE", "Keep colours", "Keep the content's colours; transfer brightness only (luminance)"),
+        ("HISTOGRAM", "Match colours", "Recolour the style to the content's colour histogram first")])
+    tileable: BoolProperty(name="Tileable", default=False,
+                           description="Wrap around the edges: a tileable texture stays tileable")
+    seed: IntProperty(name="Seed", default=0, min=0, description="Random seed; another seed, another result")
     # results
-    result_float: BoolProperty(name="Float result", default=False,
-                               description="Store colour results as linear float instead of 8-bit sRGB")
-    store: EnumProperty(name="Store", items=[("PACK", "Pack into .blend", ""),
-                                             ("SAVE", "Save next to .blend", "Into an 'atelier' folder")])
+    result_float: BoolProperty(name="Float", default=False,
+                               description="Store colour results as linear float images instead of 8-bit sRGB")
+    store: EnumProperty(name="Store", description="Where result images are kept", items=[
+        ("PACK", "Pack in .blend", "Pack the pixels into the .blend file"),
+        ("SAVE", "Save to disk", "Save into an 'atelier' folder next to the .blend file (a new file, never "
+                                 "an existing one)")])
     # render
-    use_last_render: BoolProperty(name="Use last render", default=False)
+    use_last_render: BoolProperty(name="Last render", default=False,
+                                  description="Stylize the last render instead of rendering again")
     animation: BoolProperty(name="Whole animation", default=False,
                             description="Render and stylize every frame into the output folder")
-    output_dir: StringProperty(name="Output folder", subtype="DIR_PATH", default="//atelier_frames/")
+    output_dir: StringProperty(name="Frames", subtype="DIR_PATH", default="//atelier_frames/",
+                               description="Folder for the stylized animation frames")
     # animation guidance from render passes (core/animation)
     temporal_weight: FloatProperty(name="Temporal coherence", default=200.0, min=0.0, soft_max=2000.0,
                                    description="Hold each frame to the previous stylized frame moved by the "
@@ -67,15 +83,20 @@ class AtelierSettings(bpy.types.PropertyGroup):
         ("WITH_REST", "Stylize with the rest", ""), ("KEEP", "Keep as rendered", ""),
         ("OWN", "Own style (last style)", "")])
     # textures
-    texture_model: EnumProperty(name="Model", items=[
-        ("psgan", "PSGAN (tileable)", "Periodic spatial GAN"), ("dcgan", "DCGAN baseline", ""),
-        ("optim", "No training", "Optimise pixels directly")])
-    train_steps: IntProperty(name="Training steps", default=1500, min=1)
-    texture_width: IntProperty(name="Width", default=512, min=8, max=16384)
-    texture_height: IntProperty(name="Height", default=512, min=8, max=16384)
-    texture_seed: IntProperty(name="Seed", default=0, min=0)
-    checkpoint: StringProperty(name="Texture model", subtype="FILE_PATH",
-                               description="Trained texture model (.pt) to generate from")
+    texture_model: EnumProperty(name="Model", description="The texture synthesis method", items=[
+        ("patches", "Patches", "Patch synthesis: crisp and tileable, no training (default)"),
+        ("psgan", "PSGAN", "Periodic spatial GAN: a learned, tileable generator of any size"),
+        ("dcgan", "DCGAN", "The DCGAN baseline"),
+        ("optim", "No training", "Optimise the pixels directly (no reusable model)")])
+    train_steps: IntProperty(name="Steps", default=1500, min=1, description="Training steps (GAN models)")
+    texture_width: IntProperty(name="Width", default=512, min=8, max=16384, subtype="PIXEL",
+                               description="Width of the generated texture")
+    texture_height: IntProperty(name="Height", default=512, min=8, max=16384, subtype="PIXEL",
+                                description="Height of the generated texture")
+    texture_seed: IntProperty(name="Seed", default=0, min=0,
+                              description="Random seed of the generated texture; another seed, another texture")
+    checkpoint: StringProperty(name="Model file", subtype="FILE_PATH",
+                               description="Trained texture model (.pt) to generate from; Train fills it in")
 
 
 def register_runtime_props() -> None:

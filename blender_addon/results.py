@@ -54,18 +54,36 @@ def _load_output(path: str) -> np.ndarray:
 
 
 def write_frame_png(path: str, arr: np.ndarray) -> None:
-    """Write one animation frame through a temporary 8-bit sRGB image (removed again)."""
+    """Write one PNG through a temporary 8-bit sRGB image (removed again): into a temp file in the
+    same folder first, renamed when complete, so a failure never leaves a partial file."""
     rgba = pixels.to_rgba(arr)
     h, w = rgba.shape[:2]
     tmp = bpy.data.images.new("atelier-frame-tmp", w, h, alpha=True)
+    part = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.part")
     try:
         tmp.colorspace_settings.name = "sRGB"
         tmp.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
-        tmp.filepath_raw = path
+        tmp.filepath_raw = part
         tmp.file_format = "PNG"
         tmp.save()
+        os.replace(part, path)
     finally:
         bpy.data.images.remove(tmp)
+        if os.path.exists(part):
+            os.unlink(part)
+
+
+def existing_frames(paths: list[str]) -> list[str]:
+    """The frame files among `paths` that already exist (an animation never replaces them)."""
+    return [p for p in paths if os.path.lexists(p)]
+
+
+def _note_renamed_file(job: Job, image: bpy.types.Image) -> None:
+    """Tell the user when a saved result went to 'name_2.png' because 'name.png' existed."""
+    taken = image.get("atelier_file_taken")
+    if taken:
+        job.info.setdefault("notes", []).append(f"'{taken}' already exists, so the result was saved as "
+                                                f"'{os.path.basename(image.filepath_raw)}'")
 
 
 def apply_result(job: Job, event: dict[str, Any]) -> list[bpy.types.Image]:
@@ -92,7 +110,10 @@ def apply_result(job: Job, event: dict[str, Any]) -> list[bpy.types.Image]:
     if job.frame_path:
         out = next(o for o in outputs if str(o.get("path", "")).endswith(".npy"))
         os.makedirs(os.path.dirname(job.frame_path) or ".", exist_ok=True)
+        if existing_frames([job.frame_path]):  # appeared while the job ran
+            raise JobError(f"'{job.frame_path}' already exists; the animation will not replace it")
         write_frame_png(job.frame_path, _load_output(out["path"]))
+        job.info["frame"] = job.frame_path
         return []
 
     created: list[bpy.types.Image] = []
@@ -115,6 +136,7 @@ def apply_result(job: Job, event: dict[str, Any]) -> list[bpy.types.Image]:
                                            store=job.result.store, save_dir=save_folder(job.result))
             # results have no users yet; without a fake user Blender drops them when the file is saved
             image.use_fake_user = True
+            _note_renamed_file(job, image)
             image["atelier_source"] = job.source_name
             if job.kind == "stylize":
                 image["atelier_style"] = job.style_name

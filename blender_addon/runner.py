@@ -31,6 +31,9 @@ def get_client(python: str, *, env: Optional[dict] = None, log_path: Optional[st
     if not os.path.isfile(python):
         raise JobError(f"Worker Python '{python}' does not exist: run install.py again or fix it in the "
                        "add-on preferences")
+    if not os.access(python, os.X_OK):
+        raise JobError(f"Worker Python '{python}' is not executable: point 'Worker Python' in the add-on "
+                       "preferences at a Python program (install.py sets it)")
     from .worker_client import WorkerClient
 
     if _client is not None:
@@ -79,7 +82,8 @@ class JobRunner:
     created (earlier steps of a chain included) and restores nodes, so the scene is as it was.
     """
 
-    def __init__(self, client, job_iter: Iterable[Job], *, show_previews: bool = True) -> None:
+    def __init__(self, client, job_iter: Iterable[Job], *, show_previews: bool = True,
+                 preview_size: Optional[tuple[int, int]] = None) -> None:
         self.client = client
         self._jobs = iter(job_iter)
         self.job: Optional[Job] = None
@@ -87,11 +91,15 @@ class JobRunner:
         self.created: list[bpy.types.Image] = []
         self.state = "running"
         self.progress = 0.0
+        self.step = self.total = 0   # of the running job, for a short progress line
         self.status = ""
         self.message = ""
         self.preview: Optional[bpy.types.Image] = None
         self.previews_shown = 0
         self.show_previews = show_previews
+        # (width, height) of the result: previews of coarse scales are shown at this size, so the
+        # live preview does not jump in size while a multi-scale run works up to it
+        self.preview_size = preview_size
         self._cancel_sent = False
         self._undo: list[tuple[bpy.types.Node, Optional[bpy.types.Image], Optional[bool]]] = []
 
@@ -105,7 +113,8 @@ class JobRunner:
         if self.job is None:
             return False
         self._cancel_sent = False
-        self.progress, self.status = 0.0, f"{self.job.label}: waiting for the worker"
+        self.progress, self.step, self.total = 0.0, 0, 0
+        self.status = f"{self.job.label}: waiting for the worker"
         submit(self.client, self.job)
         return True
 
@@ -132,13 +141,14 @@ class JobRunner:
                         break
         except JobCancelled:
             self._stop("cancelled", "Cancelled; nothing was changed")
-        except (JobError, OSError) as exc:
-            self._stop("failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - the run fails with one readable line
+            self._stop("failed", " ".join(str(exc).split()) or type(exc).__name__)
         return self.state
 
     def _on_progress(self, ev: dict) -> None:
         step, total = ev.get("step") or 0, ev.get("total") or 0
         self.progress = (step / total) if total else 0.0
+        self.step, self.total = int(step), int(total)
         losses = ", ".join(f"{k} {v:.3g}" for k, v in (ev.get("losses") or {}).items() if isinstance(v, (int, float)))
         self.status = f"{self.job.label} · {ev.get('stage') or ''} {step}/{total} {losses}".strip()
         path = ev.get("preview")
@@ -148,8 +158,9 @@ class JobRunner:
             except (OSError, ValueError):
                 return  # being replaced right now; the next one comes soon
             if self.preview is None:
-                self.preview = bpy.data.images.new(unique_image_preview_name(), arr.shape[1], arr.shape[0], alpha=True)
-            pixels.replace_pixels(self.preview, arr)
+                w, h = self.preview_size or (arr.shape[1], arr.shape[0])
+                self.preview = bpy.data.images.new(unique_image_preview_name(), w, h, alpha=True)
+            pixels.replace_pixels(self.preview, arr, keep_size=self.preview_size is not None)
             self.previews_shown += 1
 
     def _on_final(self, ev: dict) -> None:
@@ -181,6 +192,7 @@ class JobRunner:
                 if im.name in bpy.data.images:
                     bpy.data.images.remove(im)
             self.created = []
+            remove_frames(self.done)  # an animation appears whole or not at all
             if self.job is not None:
                 if self.job.id:
                     self.client.cancel(self.job.id)
@@ -196,6 +208,14 @@ class JobRunner:
         close = getattr(self._jobs, "close", None)
         if close:
             close()
+
+
+def remove_frames(jobs: Iterable[Job]) -> None:
+    """Delete the animation frames these (finished) jobs wrote, when their run fails or is cancelled."""
+    for job in jobs:
+        frame = job.info.get("frame")
+        if frame and os.path.isfile(frame):
+            os.unlink(frame)
 
 
 def unique_image_preview_name() -> str:

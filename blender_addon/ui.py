@@ -1,150 +1,244 @@
-"""Panels in the 'Atelier' sidebar tab (Image Editor, Shader Editor) and in Properties › Render."""
+"""Panels: the 'Atelier' sidebar tab (Image Editor, Shader Editor) and Properties › Render.
+
+Every panel is built from the same small section functions (target, progress, style, engine
+options, results, texture), so a new option goes into one section and shows up everywhere.
+Labels stay short enough for the default sidebar width; long explanations live in tooltips
+(the property descriptions and operator docstrings).
+"""
 from __future__ import annotations
 
 import bpy
 
+RUN_SCALE = 1.4  # the main button of each panel is a little taller
 
-def _draw_progress(layout, context) -> bool:
+
+# ---------------------------------------------------------------- sections
+
+def draw_progress(layout, context) -> bool:
+    """Progress bar (step n/N and time left) and Cancel while a job runs. True when busy."""
     wm = context.window_manager
     if not wm.atelier_running:
         return False
     col = layout.column(align=True)
-    if hasattr(col, "progress"):
-        col.progress(factor=wm.atelier_progress, type="BAR", text=wm.atelier_status or "Working…")
+    text = wm.atelier_status or "Starting…"
+    if hasattr(col, "progress"):  # Blender 4.0+
+        col.progress(factor=wm.atelier_progress, type="BAR", text=text)
     else:
-        col.label(text=f"{wm.atelier_progress * 100:.0f}% {wm.atelier_status}")
+        col.label(text=f"{wm.atelier_progress * 100:.0f}% {text}")
     col.operator("atelier.cancel", icon="CANCEL")
     return True
 
 
-def _draw_style(layout, s) -> None:
+def draw_style(layout, s) -> None:
+    """'Style' with its source switch, then the image or file picker."""
     col = layout.column(align=True)
-    col.row(align=True).prop(s, "style_source", expand=True)
+    row = col.row(align=True)
+    row.label(text="Style", icon="BRUSH_DATA")
+    row.prop(s, "style_source", expand=True)
     col.prop(s, "style_image" if s.style_source == "IMAGE" else "style_file", text="")
 
 
-def _draw_options(layout, s, render: bool = False) -> None:
+def draw_object_styles(layout, context, s) -> None:
+    """Render only: one style per Pass Index, with a line saying how objects pick their style."""
+    box = layout.box()
+    box.prop(s, "styles_by_object_index")
+    if not s.styles_by_object_index:
+        return
+    box.label(text="Pass Index picks the style", icon="INFO")
+    view_layer = getattr(context, "view_layer", None)
+    if view_layer is not None and not view_layer.use_pass_object_index:
+        row = box.row()
+        row.alert = True
+        row.prop(view_layer, "use_pass_object_index", text="Object Index pass")
+    col = box.column(align=True)
+    col.label(text="Index 0: the style above")
+    for i, item in enumerate(s.extra_styles):
+        row = col.row(align=True)
+        row.label(text=f"Index {i + 1}")
+        row.prop(item, "image", text="")
+        row.operator("atelier.style_remove", text="", icon="X").index = i
+    box.operator("atelier.style_add", icon="ADD")
+
+
+def draw_engine(layout, s, *, tileable: bool = True) -> None:
+    """How the style is applied: strength, scale, working size, steps, colours, method, network."""
     col = layout.column(align=True)
     col.prop(s, "strength")
     col.prop(s, "style_scale")
     col.prop(s, "size")
     col.prop(s, "steps")
-    layout.prop(s, "preserve_color")
-    row = layout.row(align=True)
-    row.prop(s, "method", text="")
-    row.prop(s, "backbone", text="")
-    row = layout.row(align=True)
-    if not render:
-        row.prop(s, "tileable")
-    row.prop(s, "result_float")
-    layout.prop(s, "store")
+    layout.prop(s, "preserve_color", text="")
+    col = layout.column(align=True)
+    col.prop(s, "method", text="")
+    col.prop(s, "backbone", text="")
+    if tileable:
+        layout.prop(s, "tileable")
 
 
-def _draw_texture(layout, s, from_node: bool) -> None:
+def draw_results(layout, s) -> None:
+    """How result images are stored."""
+    row = layout.row(align=True)
+    row.prop(s, "store", text="")
+    row.prop(s, "result_float", toggle=True)
+
+
+def draw_run(layout, operator: str, *, enabled: bool, icon: str, text: str = "") -> None:
+    row = layout.row()
+    row.enabled = enabled
+    row.scale_y = RUN_SCALE
+    if text:
+        row.operator(operator, icon=icon, text=text)
+    else:
+        row.operator(operator, icon=icon)
+
+
+def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) -> None:
+    """Texture synthesis: train on the shown image/node (needs one), or generate from a model file
+    (needs only the file)."""
     box = layout.box()
-    box.label(text="Texture synthesis", icon="TEXTURE")
-    box.prop(s, "texture_model")
-    box.prop(s, "train_steps")
-    row = box.row(align=True)
-    row.prop(s, "texture_width")
-    row.prop(s, "texture_height")
-    box.prop(s, "texture_seed")
-    op = box.operator("atelier.train_texture", icon="MOD_NOISE")
-    op.from_node = from_node
-    box.prop(s, "checkpoint")
-    op = box.operator("atelier.generate_texture", icon="IMAGE_DATA")
-    op.to_node = from_node
+    box.label(text="Texture", icon="TEXTURE")
+    col = box.column(align=True)
+    col.prop(s, "texture_model", text="")
+    col.prop(s, "train_steps")
+    col = box.column(align=True)
+    col.prop(s, "texture_width")
+    col.prop(s, "texture_height")
+    col.prop(s, "texture_seed")
+    row = box.row()
+    row.enabled = has_source and not busy
+    op = row.operator("atelier.train_texture", icon="MOD_NOISE")
+    op.from_node = into_node
+    col = box.column(align=True)
+    col.label(text="Model file")
+    col.prop(s, "checkpoint", text="")
+    row = box.row()
+    row.enabled = bool(s.checkpoint) and not busy
+    op = row.operator("atelier.generate_texture", icon="IMAGE_DATA")
+    op.to_node = into_node and has_source
 
 
-class ATELIER_PT_image_editor(bpy.types.Panel):
-    bl_idname = "ATELIER_PT_image_editor"
+def draw_render_source(layout, s) -> None:
+    """Render only: which render is stylized, and where animation frames go."""
+    col = layout.column(align=True)
+    col.prop(s, "use_last_render")
+    col.prop(s, "animation")
+    if s.animation:
+        col.prop(s, "output_dir", text="")
+        for name in ("temporal_weight", "edge_guide", "edge_strength", "depth_stroke_scale",
+                     "styles_by_material_index", "world_style"):
+            col.prop(s, name)
+
+
+# ---------------------------------------------------------------- panels
+
+class _AtelierSidebar:
+    """The 'Atelier' tab of an editor's sidebar. Subclasses say what the target is."""
     bl_label = "Neural Atelier"
-    bl_space_type = "IMAGE_EDITOR"
     bl_region_type = "UI"
     bl_category = "Atelier"
+    stylize_operator = ""
+    into_node = False
+
+    @classmethod
+    def target(cls, context) -> tuple[str, str, bool]:
+        """(line naming what will be stylized, its icon, whether there is something to stylize)."""
+        raise NotImplementedError
 
     def draw(self, context):
         layout = self.layout
         s = context.scene.atelier
-        image = context.space_data.image
-        layout.label(text=image.name if image else "Show an image to stylize", icon="IMAGE_DATA")
-        busy = _draw_progress(layout, context)
-        _draw_style(layout, s)
-        _draw_options(layout, s)
-        row = layout.row()
-        row.enabled = image is not None and not busy
-        row.scale_y = 1.4
-        row.operator("atelier.stylize_image", icon="BRUSH_DATA")
-        col = layout.column()
-        col.enabled = image is not None and not busy
-        _draw_texture(col, s, from_node=False)
+        text, icon, has_source = self.target(context)
+        layout.label(text=text, icon=icon)
+        busy = draw_progress(layout, context)
+        draw_style(layout, s)
+        draw_engine(layout, s)
+        draw_results(layout, s)
+        draw_run(layout, self.stylize_operator, enabled=has_source and not busy, icon="BRUSH_DATA")
+        draw_texture(layout, s, has_source=has_source, busy=busy, into_node=self.into_node)
 
 
-class ATELIER_PT_shader_editor(bpy.types.Panel):
+class ATELIER_PT_image_editor(_AtelierSidebar, bpy.types.Panel):
+    bl_idname = "ATELIER_PT_image_editor"
+    bl_space_type = "IMAGE_EDITOR"
+    stylize_operator = "atelier.stylize_image"
+
+    @classmethod
+    def target(cls, context):
+        image = getattr(context.space_data, "image", None)
+        if image is None:
+            return "Show an image", "IMAGE_DATA", False
+        if image.name.startswith("Atelier Preview"):
+            return "Live preview", "HIDE_OFF", False
+        return image.name, "IMAGE_DATA", True
+
+
+class ATELIER_PT_shader_editor(_AtelierSidebar, bpy.types.Panel):
     bl_idname = "ATELIER_PT_shader_editor"
-    bl_label = "Neural Atelier"
     bl_space_type = "NODE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "Atelier"
+    stylize_operator = "atelier.stylize_node"
+    into_node = True
 
     @classmethod
     def poll(cls, context):
         return getattr(context.space_data, "tree_type", "") == "ShaderNodeTree"
 
-    def draw(self, context):
-        layout = self.layout
-        s = context.scene.atelier
-        node = context.active_node
-        ok = node is not None and node.bl_idname == "ShaderNodeTexImage" and node.image is not None
-        layout.label(text=f"{node.name}: {node.image.name}" if ok else "Select an Image Texture node",
-                     icon="NODE_TEXTURE")
-        busy = _draw_progress(layout, context)
-        _draw_style(layout, s)
-        _draw_options(layout, s)
-        row = layout.row()
-        row.enabled = ok and not busy
-        row.scale_y = 1.4
-        row.operator("atelier.stylize_node", icon="BRUSH_DATA")
-        layout.label(text="The node gets the new image; the old one is kept (fake user).", icon="INFO")
-        col = layout.column()
-        col.enabled = ok and not busy
-        _draw_texture(col, s, from_node=True)
+    @classmethod
+    def target(cls, context):
+        node = getattr(context, "active_node", None)
+        if node is None or node.bl_idname != "ShaderNodeTexImage" or node.image is None:
+            return "Select an Image Texture", "NODE_TEXTURE", False
+        return node.image.name, "NODE_TEXTURE", True
 
 
 class ATELIER_PT_render(bpy.types.Panel):
+    """Render properties: near the top and open, with only what a render stylize needs; the
+    engine options sit in a closed sub-panel."""
     bl_idname = "ATELIER_PT_render"
     bl_label = "Neural Atelier"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "render"
-    bl_options = {"DEFAULT_CLOSED"}
+    bl_order = -1  # before the render engine's panels (Sampling ...), right under the engine choice
+
+    def draw_header(self, context):
+        self.layout.label(icon="BRUSH_DATA")
 
     def draw(self, context):
         layout = self.layout
         s = context.scene.atelier
-        busy = _draw_progress(layout, context)
-        _draw_style(layout, s)
-        box = layout.box()
-        box.prop(s, "styles_by_object_index")
-        if s.styles_by_object_index:
-            for i, item in enumerate(s.extra_styles):
-                row = box.row(align=True)
-                row.label(text=f"Pass Index {i + 1}")
-                row.prop(item, "image", text="")
-                row.operator("atelier.style_remove", text="", icon="X").index = i
-            box.operator("atelier.style_add", icon="ADD")
-        _draw_options(layout, s, render=True)
-        layout.prop(s, "use_last_render")
-        layout.prop(s, "animation")
-        if s.animation:
-            layout.prop(s, "output_dir")
-            for name in ("temporal_weight", "edge_guide", "edge_strength", "depth_stroke_scale",
-                         "styles_by_material_index", "world_style"):
-                layout.prop(s, name)
-        row = layout.row()
-        row.enabled = not busy
-        row.scale_y = 1.4
-        row.operator("atelier.stylize_render", icon="RENDER_STILL")
+        busy = draw_progress(layout, context)
+        draw_style(layout, s)
+        draw_object_styles(layout, context, s)
+        draw_render_source(layout, s)
+        draw_run(layout, "atelier.stylize_render", enabled=not busy, icon="RENDER_STILL")
 
 
-classes = (ATELIER_PT_image_editor, ATELIER_PT_shader_editor, ATELIER_PT_render)
+class ATELIER_PT_render_options(bpy.types.Panel):
+    bl_idname = "ATELIER_PT_render_options"
+    bl_label = "Options"
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_parent_id = "ATELIER_PT_render"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        s = context.scene.atelier
+        draw_engine(self.layout, s, tileable=False)
+        draw_results(self.layout, s)
+
+
+class ATELIER_PT_missing(_AtelierSidebar, bpy.types.Panel):
+    """Shown instead of the real panels when Blender lacks something the add-on needs."""
+    bl_idname = "ATELIER_PT_missing"
+    bl_space_type = "IMAGE_EDITOR"
+    problem: tuple[str, ...] = ("Setup problem",)  # short lines, set by register()
+
+    def draw(self, context):
+        col = self.layout.column()
+        col.alert = True
+        for i, line in enumerate(self.problem):
+            col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+
+
+classes = (ATELIER_PT_image_editor, ATELIER_PT_shader_editor, ATELIER_PT_render, ATELIER_PT_render_options)

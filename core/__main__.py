@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from .errors import UserError
 
 # Modules that provide `register(subparsers)`; each adds one subcommand whose handler
 # is stored as `func` and returns an exit code.
-COMMAND_MODULES = ("core.style.cli", "core.texture.cli", "core.animation.cli", "core.worker")
+COMMAND_MODULES = ("core.style.cli", "core.texture.cli", "core.animation.cli", "core.worker", "core.batch.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl+C, so atomic writes remove their temp files."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -45,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .atomic import write_atomically
 from .errors import UserError
 
 PROTOCOL_VERSION = 1
@@ -234,7 +235,13 @@ def load_array(path: Path, what: str, mask: bool = False) -> np.ndarray:
     """Read an image .npy (float32 H×W×C, rows top-down, 0..1) without pickle; H×W becomes H×W×1.
     Integer arrays are rescaled from their full range. Masks come back as H×W."""
     try:
+        head = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only: refuse huge arrays unread
+        if head.ndim >= 2 and not (head.shape[0] <= MAX_SIDE and head.shape[1] <= MAX_SIDE):
+            raise UserError(f"{what} '{path}' is {head.shape[1]}×{head.shape[0]}; sides must be 1..{MAX_SIDE}")
+        del head
         arr = np.load(path, allow_pickle=False)
+    except UserError:
+        raise
     except Exception as exc:  # ValueError for pickled objects, OSError/EOFError for truncated files
         raise UserError(f"{what} '{path}' is not a readable .npy array ({exc})") from None
     if arr.dtype.kind not in "fiub":
@@ -249,21 +256,21 @@ def load_array(path: Path, what: str, mask: bool = False) -> np.ndarray:
     if arr.dtype.kind in "iu":
         arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise UserError(f"{what} '{path}' contains NaN or infinite values")
+    from .imageio import finite_pixels  # lazily: OpenCV is not needed to validate requests
+
+    arr = finite_pixels(arr, f"{what} '{path}'")
     return arr[:, :, 0] if mask else arr
 
 
 def save_array(path: Path, arr: np.ndarray) -> None:
     """Write float32 .npy atomically (temp file + rename): a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomically(path, npy_writer(arr))
+
+
+def npy_writer(arr: np.ndarray) -> Callable[[Any], None]:
+    """A writer (for core.atomic) of `arr` as a float32 .npy file, never pickled."""
+    data = np.ascontiguousarray(arr, dtype=np.float32)
+    return lambda fh: np.save(fh, data, allow_pickle=False)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from . import __version__
+from .atomic import check_output, write_set
 from .errors import CancelToken, UserError
-from .protocol import GenerateRequest, ProtocolError, StylizeRequest, TrainRequest, load_array, safe_name, save_array
+from .resources import check_memory
+from .protocol import (GenerateRequest, ProtocolError, StylizeRequest, TrainRequest, load_array, npy_writer,
+                       safe_name, save_array)
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -96,6 +99,7 @@ def _stylize(worker: Worker, task: Task) -> dict:
     content = load_array(spec.content, "content")
     styles = [load_array(p, "style") for p in spec.styles]
     masks = [load_array(p, "mask", mask=True) for p in spec.masks] if spec.masks else None
+    check_output(spec.output, content.shape[0] * content.shape[1] * 16, "params.output")  # before compute
     res = style.stylize(content, styles[0] if len(styles) == 1 else styles, options, masks=masks,
                         progress=worker.progress_callback(task, spec.job_dir), cancel=task.token)
     task.token.check()
@@ -117,6 +121,7 @@ def _texture_train(worker: Worker, task: Task) -> dict:
     options = texture.TrainOptions.from_dict(spec.options)
     exemplars = [load_array(p, "exemplar") for p in spec.exemplars]
     resume = worker.checkpoint(spec.resume) if spec.resume else None
+    check_output(spec.checkpoint, 8 << 20, "params.checkpoint")  # before compute
     start = time.perf_counter()
     ckpt = texture.train(exemplars if len(exemplars) > 1 else exemplars[0], options,
                          progress=worker.progress_callback(task, spec.job_dir), cancel=task.token,
@@ -140,6 +145,10 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
     start = time.perf_counter()
     ckpt = worker.checkpoint(spec.checkpoint)
     task.token.check()
+    check_output(spec.output_dir / ".atelier-probe.npy", spec.width * spec.height * ckpt.channels * 4,
+                 "params.output_dir")  # before compute
+    check_memory(spec.width * spec.height * (ckpt.channels * 16 + 8), f"params.width×height {spec.width}×{spec.height}",
+                 "ask for a smaller size")
     maps = texture.generate_maps(ckpt, spec.width, spec.height, seed=spec.seed, tileable=spec.tileable,
                                  device=spec.device)
     task.token.check()
@@ -155,9 +164,9 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
         if (path.exists() or path.is_symlink()) and not spec.overwrite:
             raise UserError(f"params.output_dir: '{path}' already exists (send \"overwrite\": true to replace it)")
         targets.append((info, path, np.asarray(arr, dtype=np.float32)))
+    write_set([(path, npy_writer(arr)) for _, path, arr in targets], "params.output_dir")  # all maps or none
     outputs = []
     for info, path, arr in targets:
-        save_array(path, arr)
         outputs.append({"path": str(path), "name": info.name, "kind": info.kind,
                         "channels": int(arr.shape[2]) if arr.ndim == 3 else 1,
                         "width": int(arr.shape[1]), "height": int(arr.shape[0])})

@@ -441,17 +441,21 @@ def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weight
     node, original = demo["node"], demo["texture"]
     job = addon.requests.prepare_stylize_image(original, [demo["style"]], _options(addon, random_vgg19_weights, steps=4),
                                            node=node)
-    runner = addon.runner.JobRunner(client, [job])
+    runner = addon.runner.JobRunner(client, [job], preview_size=tuple(original.size))
     runner.start()
-    seen = {"preview": False, "progress": 0.0}
+    seen = {"preview": False, "progress": 0.0, "sizes": set(), "steps": set()}
 
     def watch(r):
         if r.preview is not None:
             seen["preview"] = r.preview.name in bpy.data.images and r.preview.size[0] > 0
+            seen["sizes"].add(tuple(r.preview.size))
         seen["progress"] = max(seen["progress"], r.progress)
+        seen["steps"].add((r.step, r.total))
 
     assert _drive(runner, watch) == "finished", runner.message
     assert seen["preview"] and runner.previews_shown >= 1 and seen["progress"] > 0
+    assert seen["sizes"] == {tuple(original.size)}  # the live preview keeps the result's size at every scale
+    assert any(0 < step <= total for step, total in seen["steps"])
     assert not any(im.name.startswith(addon.runner.PREVIEW_NAME) for im in bpy.data.images)  # preview removed
     assert len(runner.created) == 1 and node.image == runner.created[0]
     assert not os.path.exists(job.folder)

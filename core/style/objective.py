@@ -8,7 +8,7 @@ evaluation, and tileable images wrap around, so no tile seams form.
 from __future__ import annotations
 
 import contextlib
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,12 +26,32 @@ from .tiles import Window, crop, feature_index, layer_strides, tiles
 Grams = dict[str, torch.Tensor]
 
 
+@contextlib.contextmanager
+def padding_for(net: nn.Module, wrap: bool, edge: str = "zeros") -> Iterator[None]:
+    """Wrap-around padding everywhere for tileable jobs; otherwise the convolutions that read the image
+    (a backbone's `input_convs()`, else its first padded one) pad with `edge` (zeros/replicate/reflect)."""
+    if wrap:
+        with circular_padding(net, True):
+            yield
+        return
+    convs = net.input_convs() if hasattr(net, "input_convs") else [
+        next(m for m in net.modules() if isinstance(m, nn.Conv2d) and any(p > 0 for p in m.padding))]
+    old = [c.padding_mode for c in convs]
+    for c in convs:
+        c.padding_mode = edge
+    try:
+        yield
+    finally:
+        for c, mode in zip(convs, old):
+            c.padding_mode = mode
+
+
 def style_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, tile: Optional[int] = None,
-                  autocast: Autocast = contextlib.nullcontext) -> Grams:
+                  autocast: Autocast = contextlib.nullcontext, edge: str = "zeros") -> Grams:
     """Global Gram targets {layer: C×C} of one style image (tiled when it is large)."""
     h, w = img.shape[-2:]
     acc: dict[str, tuple] = {}
-    with torch.no_grad():
+    with torch.no_grad(), padding_for(net, False, edge):
         regions = [None] if tile is None else list(tiles(h, w, tile, net.halo, (0, 0), False, img.device))
         for t in regions:
             with autocast():
@@ -46,22 +66,29 @@ def style_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, ti
 class Objective:
     """Σ weight · part over named parts ({"content": (α, term), "style": (β, term), ...}).
 
-    __call__(x) -> (total, {part: unweighted value}, d total / d x)."""
+    __call__(x) -> (total, {part: unweighted value}, d total / d x).
+    loss_scale: backpropagate loss_scale·total and divide the gradient by it (float16 autocast keeps
+    small gradients from flushing to zero); halved and recomputed whenever the gradient overflows."""
 
     def __init__(self, net: nn.Module, parts: dict[str, tuple[float, Term]], hw: tuple[int, int], wrap: bool,
                  tile: Optional[int], rng: np.random.Generator, autocast: Autocast = contextlib.nullcontext,
-                 cancel: Optional[CancelToken] = None) -> None:
+                 cancel: Optional[CancelToken] = None, edge: str = "zeros", loss_scale: float = 1.0) -> None:
         self.net, self.parts, self.hw, self.wrap = net, parts, tuple(hw), wrap
         self.tile, self.rng, self.autocast = tile, rng, autocast
         self.cancel = cancel  # checked per tile too: a big tiled step can take minutes
+        self.edge, self.loss_scale = edge, float(loss_scale)
 
     def _net(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():
             return self.net(x)
 
     def __call__(self, x: torch.Tensor) -> tuple[float, dict[str, float], torch.Tensor]:
-        with circular_padding(self.net, self.wrap):
-            return self._whole(x) if self.tile is None else self._tiled(x)
+        with padding_for(self.net, self.wrap, self.edge):
+            while True:
+                total, parts, grad = self._whole(x) if self.tile is None else self._tiled(x)
+                if self.loss_scale <= 1.0 or bool(torch.isfinite(grad).all()):
+                    return total, parts, grad
+                self.loss_scale = max(1.0, self.loss_scale / 2)  # overflow: back off and recompute
 
     def _whole(self, x: torch.Tensor):
         xv = x.detach().requires_grad_(True)
@@ -69,7 +96,9 @@ class Objective:
         window = Window(None, self.hw, self.wrap)
         values = {name: term.value(term.stats(feats, window)) for name, (_w, term) in self.parts.items()}
         total = sum(w * values[name] for name, (w, _t) in self.parts.items())
-        (grad,) = torch.autograd.grad(total, xv)
+        (grad,) = torch.autograd.grad(total * self.loss_scale if self.loss_scale != 1.0 else total, xv)
+        if self.loss_scale != 1.0:
+            grad = grad / self.loss_scale
         return float(total.detach()), {k: float(v.detach()) for k, v in values.items()}, grad
 
     def _tiled(self, x: torch.Tensor):
@@ -102,7 +131,9 @@ class Objective:
             window = Window(t, self.hw, self.wrap)
             surrogate = sum(wt * term.surrogate(feats, window, totals[name])
                             for name, (wt, term) in on_features.items())
-            (gt,) = torch.autograd.grad(surrogate, xt)
+            (gt,) = torch.autograd.grad(surrogate * self.loss_scale if self.loss_scale != 1.0 else surrogate, xt)
+            if self.loss_scale != 1.0:
+                gt = gt / self.loss_scale
             grad.index_add_(2, t.rows, torch.zeros(1, 3, len(t.rows), w, device=x.device).index_add_(3, t.cols, gt))
         # Terms on the image itself: cheap, so whole.
         if on_image:
@@ -118,11 +149,11 @@ class Objective:
 
 
 def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, tile: Optional[int],
-                     wrap: bool, autocast: Autocast) -> dict[str, torch.Tensor]:
+                     wrap: bool, autocast: Autocast, edge: str) -> dict[str, torch.Tensor]:
     """Whole-image content feature maps (assembled from tiles when tiled)."""
     layers = tuple(net.content_layers)
     h, w = img.shape[-2:]
-    with torch.no_grad(), circular_padding(net, wrap):
+    with torch.no_grad(), padding_for(net, wrap, edge):
         if tile is None:
             with autocast():
                 f = net(img)
@@ -146,7 +177,7 @@ def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor,
 def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence[Grams],
                     masks: Optional[torch.Tensor], opts: StyleOptions, tile: Optional[int] = None,
                     rng: Optional[np.random.Generator] = None, autocast: Autocast = contextlib.nullcontext,
-                    cancel: Optional[CancelToken] = None, guides=None) -> Objective:
+                    cancel: Optional[CancelToken] = None, loss_scale: float = 1.0, guides=None) -> Objective:
     """The objective of one scale: α·Σ content + β·Σ style + λ·TV, as `opts` asks.
 
     content: 1×3×H×W; style_grams: one {layer: Gram} per style; masks: S×1×H×W soft masks (one per
@@ -158,14 +189,16 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
     grams = list(style_grams)
     if masks is None and len(grams) > 1:  # blend several styles without masks
         grams = [{k: sum(g[k] for g in grams) / len(grams) for k in grams[0]}]
-    targets = _content_targets(net, strides, content, tile, wrap, autocast)
+    edge = opts.resolved("padding") or "zeros"
+    targets = _content_targets(net, strides, content, tile, wrap, autocast, edge)
 
     content_layers = tuple(net.content_layers)
     content_loss = guides.content_loss if guides is not None else ContentLoss
     content_term = Sum([Scale(LayerApply(content_loss(targets[k]), k, strides[k]), 1.0 / max(1, len(content_layers)))
                         for k in content_layers])
 
-    style_layers = dict(net.style_layers)
+    decay = opts.resolved("style_layer_weights") == "decay" and hasattr(net, "style_layers_decay")
+    style_layers = dict(net.style_layers_decay if decay else net.style_layers)
     wsum = sum(style_layers.values())
     masks_at = {}
     if masks is not None:
@@ -184,7 +217,8 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
     }
     if guides is not None and guides.temporal is not None:
         parts["temporal"] = (1.0, guides.temporal)  # γ is inside its per-pixel weight
-    return Objective(net, parts, hw, wrap, tile, rng or np.random.default_rng(opts.seed), autocast, cancel)
+    return Objective(net, parts, hw, wrap, tile, rng or np.random.default_rng(opts.seed), autocast, cancel,
+                     edge, loss_scale)
 
 
 def make_objective(net: nn.Module, content: torch.Tensor, styles: Sequence[torch.Tensor], opts: StyleOptions, *,
@@ -192,4 +226,6 @@ def make_objective(net: nn.Module, content: torch.Tensor, styles: Sequence[torch
                    rng: Optional[np.random.Generator] = None) -> Objective:
     """Style targets and objective in one call, float32 (for tests, benchmarks and tools)."""
     strides = layer_strides(net, content.device)
-    return build_objective(net, content, [style_targets(net, strides, s) for s in styles], masks, opts, tile, rng)
+    edge = opts.resolved("padding") or "zeros"
+    return build_objective(net, content, [style_targets(net, strides, s, edge=edge) for s in styles], masks, opts,
+                           tile, rng)

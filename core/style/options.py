@@ -13,17 +13,33 @@ BACKBONES = ("auto", "vgg19", "offline")
 OPTIMIZERS = ("adam", "lbfgs")
 PRESERVE_COLOR = ("luminance", "histogram")
 INITS = ("content", "noise")
+STYLE_LAYER_WEIGHTS = ("equal", "decay")
+PADDINGS = ("zeros", "replicate", "reflect")
+POOLINGS = ("max", "avg")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-# Per-method defaults for the fields left as None.
+# Per-method defaults for the fields left as None. Sources: [G] Gatys et al. 2016; [K] crowsonkb/
+# style-transfer-pytorch (MIT; tuned on ImageNet VGG-19); [M] measured here on the real (normalised)
+# VGG-19 weights (benchmarks/bench_style_quality.py); [S] seed-000 baseline.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Seed-000 baseline: single scale, Adam lr 0.02 from the content image.
-    "gatys": dict(steps=500, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=0.0),
-    # Coarse-to-fine in √2 steps: most iterations run at low resolution. Adam, measured against L-BFGS
-    # (benchmarks/bench_style_speed.py): L-BFGS without line search reached the baseline's loss a bit
-    # sooner on VGG-19 but then overshot; Adam ended lower and was far better on the offline network.
-    "multiscale": dict(steps=300, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=1e-3),
+    # The seed-000 baseline, kept as it was: one scale, Adam lr 0.02 [S, K] from the content image,
+    # Gatys' layers with equal weights [G], zero padding and max pooling [G], no TV, no averaging.
+    "gatys": dict(steps=500, optimizer="adam", lr=0.02, style_weight=10.0, tv_weight=0.0,
+                  style_layer_weights="equal", padding="zeros", pooling="max", average=0.0),
+    "multiscale": dict(
+        steps=300,                   # per scale; the coarsest scale gets INITIAL_STEPS_FACTOR× [K: 1000 then 500]
+        optimizer="adam",            # [K]; L-BFGS ended higher on VGG-19 and far worse offline [M, bench_style_speed]
+        lr=0.02,                     # Adam step in 0..1 pixel units [K]
+        style_weight=10.0,           # β with per-layer losses relative to the target's energy [M]
+        tv_weight=1e-3,              # [M]; K uses 2 on its own loss scale (L1-normalised MSE), not comparable
+        style_layer_weights="decay",  # relu1_1..relu5_1 as 256:64:16:4:1, normalised [K]; G: equal
+        padding="replicate",         # first convolution, non-tileable jobs [K]; G/VGG: zeros
+        pooling="max",               # [G, K]
+        average=0.99,                # iterate EMA decay, the output is the average [K]; G: none
+    ),
 }
-
+# The coarsest scale's step budget relative to the others: K runs 1000 steps at 128 px, then 500 per scale.
+INITIAL_STEPS_FACTOR = 2
 
 @dataclass
 class StyleOptions:
@@ -36,8 +52,8 @@ class StyleOptions:
     weights: torchvision-format VGG19 state dict file (None: the torch hub cache).
     size: long edge of the working resolution (None: the content's own size). The result is
         always returned at the content's size.
-    steps: optimiser steps in total over all scales (None: method default). One step is one
-        loss+gradient evaluation.
+    steps: optimiser steps per scale (None: method default); the coarsest scale gets twice as many.
+        One step is one loss+gradient evaluation. `StyleResult.steps` reports the total.
     content_weight, style_weight: α and β of α·content + β·style; style_weight is the style strength.
         Losses are normalised per layer, so these are backbone independent (β≈10 is balanced).
     tv_weight: total-variation smoothing.
@@ -49,7 +65,13 @@ class StyleOptions:
     max_memory_gb: memory budget; larger jobs are optimised in tiles (None: 4 GB on CPU,
         80% of free memory on a GPU).
     optimizer: 'adam' | 'lbfgs' (None: 'adam'). lr: Adam learning rate (pixels in 0..1).
-    half: float16 features on CUDA (None: on for CUDA, off elsewhere).
+    half: older switch: False forces float32 (same as precision='fp32'); None/True leave it to `precision`.
+    precision: 'auto' (bfloat16 on GPUs that support it, else float16 with loss scaling on CUDA, float32
+        elsewhere), 'fp32', 'bf16' or 'fp16' (always with loss scaling).
+    style_layer_weights: 'equal' (Gatys) or 'decay' (256:64:16:4:1 over relu1_1..relu5_1, crowsonkb).
+    padding: first convolution's padding in non-tileable jobs: 'zeros', 'replicate' or 'reflect'.
+    pooling: VGG pooling, 'max' or 'avg'.
+    average: decay of the iterate average that is output (0: output the last iterate).
     preview_every: steps between previews sent through the progress callback (0: never).
     tile_size: force tiled optimisation with this tile edge (None: decided by max_memory_gb).
     init: start from the 'content' image (default) or from seeded 'noise'.
@@ -75,6 +97,11 @@ class StyleOptions:
     preview_every: int = 20
     tile_size: Optional[int] = None
     init: str = "content"
+    precision: str = "auto"
+    style_layer_weights: Optional[str] = None
+    padding: Optional[str] = None
+    pooling: Optional[str] = None
+    average: Optional[float] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -110,6 +137,11 @@ class StyleOptions:
         choice("optimizer", OPTIMIZERS, none_ok=True)
         choice("preserve_color", PRESERVE_COLOR, none_ok=True)
         choice("init", INITS)
+        choice("precision", PRECISIONS)
+        choice("style_layer_weights", STYLE_LAYER_WEIGHTS, none_ok=True)
+        choice("padding", PADDINGS, none_ok=True)
+        choice("pooling", POOLINGS, none_ok=True)
+        number("average", 0, 0.9999, none_ok=True)
         if self.weights is not None and not isinstance(self.weights, str):
             self.weights = str(self.weights)
         number("size", 16, 32768, integer=True, none_ok=True)

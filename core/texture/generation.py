@@ -5,6 +5,7 @@ import math
 import os
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -12,7 +13,9 @@ import torch.nn as nn
 
 from ..device import pick_device
 from ..errors import UserError
+from . import patches
 from .checkpoint import Checkpoint, load_checkpoint
+from .colour import match_colour
 from .maps import MapInfo, split_maps
 from .models import build_generator
 
@@ -94,7 +97,9 @@ def render(generator: nn.Module, model: str, channels: int, width: int, height: 
 
 
 def generate_stack(checkpoint, width: int, height: int, seed: int = 0, tileable: bool = True,
-                   device: str | torch.device | None = None) -> tuple[Checkpoint, np.ndarray]:
+                   device: str | torch.device | None = None,
+                   check: Callable[[], None] | None = None) -> tuple[Checkpoint, np.ndarray]:
+    """`check` (e.g. a CancelToken's check) is called between refinement rounds of patch synthesis."""
     ck = as_checkpoint(checkpoint)
     width, height = check_size(width, height)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -104,14 +109,31 @@ def generate_stack(checkpoint, width: int, height: int, seed: int = 0, tileable:
         from .optim import synthesize  # no network: optimise pixels against the stored exemplar
 
         return ck, synthesize(ck, width, height, int(seed), tileable, dev)
+    if ck.model == "patches":
+        return ck, patches.synthesize(stored_exemplar(ck), ck.maps, width, height, int(seed), tileable,
+                                      device=dev, check=check)
     g = load_generator(ck, dev)
-    return ck, render(g, ck.model, ck.channels, width, height, int(seed), tileable, dev, ck.options.mixed_precision)
+    stack = render(g, ck.model, ck.channels, width, height, int(seed), tileable, dev, ck.options.mixed_precision)
+    if "colour_mean" in ck.state and "colour_cov" in ck.state:  # checkpoints from before the hue fix lack it
+        stack = match_colour(stack, ck.maps, ck.state)
+    return ck, stack
+
+
+def stored_exemplar(ck: Checkpoint) -> torch.Tensor:
+    """The exemplar stack (C×H×W) a no-training checkpoint carries, checked against its metadata."""
+    ex = ck.state.get("exemplar")
+    w, h = ck.exemplar_size
+    if not isinstance(ex, torch.Tensor) or tuple(ex.shape) != (ck.channels, h, w):
+        raise UserError(f"checkpoint: the stored exemplar is missing or does not match its recorded size "
+                        f"{w}x{h} with {ck.channels} channels; train the model again")
+    return ex.float()
 
 
 def generate_maps(checkpoint, width: int, height: int, seed: int = 0, tileable: bool = True,
-                  device: str | torch.device | None = None) -> list[tuple[MapInfo, np.ndarray]]:
+                  device: str | torch.device | None = None,
+                  check: Callable[[], None] | None = None) -> list[tuple[MapInfo, np.ndarray]]:
     """One (MapInfo, H×W×C float32 0..1) per map of the set; normal maps are unit length, 0..1 encoded."""
-    ck, stack = generate_stack(checkpoint, width, height, seed, tileable, device)
+    ck, stack = generate_stack(checkpoint, width, height, seed, tileable, device, check)
     return list(zip(ck.maps, split_maps(stack, ck.maps)))
 
 

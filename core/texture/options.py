@@ -8,17 +8,21 @@ from typing import Any, Mapping
 from ..device import DEVICE_CHOICES
 from ..errors import UserError
 
-MODELS = ("psgan", "dcgan", "optim")
+MODELS = ("patches", "psgan", "dcgan", "optim")
 LOSSES = ("hinge", "nonsaturating", "minimax")
 AUGMENT_OPS = ("translation", "cutout", "color")
+PATCH_RANGE = (16, 1024)  # training crop sizes; an exemplar smaller than the low end cannot be trained on
+DCGAN_PATCHES = (32, 64, 128, 256)
 
 
 @dataclass
 class TrainOptions:
-    # 'psgan': periodic spatial GAN (default, tileable by construction);
+    # 'patches': default; no training: generate() runs patch-based texture optimisation on a torus against
+    #            the exemplar stored in the checkpoint (crisp, faithful, tileable, seeds give variations);
+    # 'psgan': periodic spatial GAN (tileable by construction, soft);
     # 'dcgan': the seed baseline (fixed-size patches, not tileable);
     # 'optim': no training; generate() optimises pixels against the exemplar's feature statistics.
-    model: str = "psgan"
+    model: str = "patches"
     steps: int = 1500
     patch: int = 64
     batch: int = 8
@@ -55,7 +59,7 @@ class TrainOptions:
 
         if self.model not in MODELS:
             raise bad("model", f"'{self.model}' is unknown; use one of {', '.join(MODELS)}")
-        for name, lo, hi in (("steps", 1, 10_000_000), ("patch", 16, 1024), ("batch", 1, 1024),
+        for name, lo, hi in (("steps", 1, 10_000_000), ("patch", *PATCH_RANGE), ("batch", 1, 1024),
                              ("seed", 0, 2**63 - 1), ("preview_every", 0, 10_000_000),
                              ("preview_size", 16, 1024), ("local_dim", 1, 256), ("global_dim", 0, 256),
                              ("periodic_dim", 0, 64), ("width", 8, 512), ("optim_steps", 1, 100_000)):
@@ -64,7 +68,7 @@ class TrainOptions:
                 raise bad(name, f"must be a whole number, got {v!r}")
             if not lo <= v <= hi:
                 raise bad(name, f"{v} is out of range {lo}..{hi}")
-        if self.model == "dcgan" and self.patch not in (32, 64, 128, 256):
+        if self.model == "dcgan" and self.patch not in DCGAN_PATCHES:
             raise bad("patch", f"the dcgan baseline needs 32, 64, 128 or 256, got {self.patch}")
         for name in ("lr", "lr_d", "ema"):
             v = getattr(self, name)

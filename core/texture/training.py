@@ -17,16 +17,33 @@ from ..errors import CancelToken, UserError
 from ..progress import Progress, ProgressCallback
 from .augment import diff_augment
 from .checkpoint import Checkpoint, load_checkpoint
+from .colour import colour_stats
 from .generation import autocast_for, render
 from .losses import d_loss, g_loss
 from .maps import exemplar_sha256, prepare_exemplars, preview_rgb
 from .models import build_discriminator, build_generator
-from .options import TrainOptions
+from .options import DCGAN_PATCHES, PATCH_RANGE, TrainOptions
 from .psgan import UPSAMPLES
 
 PREVIEW_SEED = 12345
 # Options that change the network's shape: a resumed run must keep them.
 SHAPE_FIELDS = ("model", "patch", "local_dim", "global_dim", "periodic_dim", "width", "spectral_norm")
+
+
+def _patch_advice(options: TrainOptions, w: int, h: int) -> str:
+    """Advice that can be followed: a smaller patch only when an allowed one fits the exemplar."""
+    side = min(h, w)
+    if options.model == "dcgan":
+        fits = [p for p in DCGAN_PATCHES if p <= side]
+        ok = f"a patch of {', '.join(map(str, fits))}" if fits else None
+        low = DCGAN_PATCHES[0]
+    else:
+        low = PATCH_RANGE[0]
+        ok = f"a patch of {low}..{side}" if side >= low else None
+    if ok is None:
+        return (f"patch: the exemplar ({w}x{h}) is too small for the {options.model} model; use an exemplar "
+                f"of at least {low}x{low} pixels")
+    return f"patch: {options.patch} is larger than the exemplar ({w}x{h}); use {ok}, or a larger exemplar"
 
 
 def _cpu_state(module_or_opt) -> dict:
@@ -115,10 +132,9 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
                             f"(sha256 {sha[:12]}… vs {prev.exemplar_sha256[:12]}…)")
         if prev.step >= options.steps:
             raise UserError(f"resume: the checkpoint already has {prev.step} steps; ask for more than that (steps)")
-    if options.model != "optim" and options.patch > min(h, w):
-        raise UserError(f"patch: {options.patch} is larger than the exemplar ({w}x{h}); use a patch of at most "
-                        f"{min(h, w)} or a larger exemplar")
-    if options.model == "optim":
+    if options.model in ("psgan", "dcgan") and options.patch > min(h, w):
+        raise UserError(_patch_advice(options, w, h))
+    if options.model in ("optim", "patches"):
         return _store_exemplar(stack, infos, sha, options, progress)
 
     device = pick_device(options.device)
@@ -188,6 +204,7 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
                 preview = _preview(ema, options, channels, infos, device)
             progress(Progress(done, options.steps, {"d": ld_v, "g": lg_v}, "train", preview))
 
+    _standing_statistics(ema, options, device)
     seconds = time.perf_counter() - t0 + (prev.train_seconds if prev else 0.0)
     state = {
         "generator": _cpu_state(ema),
@@ -195,9 +212,32 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
         "discriminator": _cpu_state(d),
         "opt_g": _cpu_state(opt_g),
         "opt_d": _cpu_state(opt_d),
+        **colour_stats(stack, infos),  # generation matches the exemplar's colours (no hue drift)
     }
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h),
                       step=options.steps, state=state, train_seconds=seconds, losses={"d": ld_v, "g": lg_v})
+
+
+@torch.no_grad()
+def _standing_statistics(g: nn.Module, options: TrainOptions, device: torch.device, rounds: int = 16) -> None:
+    """Recompute batch-norm running statistics for the EMA weights (BigGAN's "standing statistics").
+
+    The running statistics lag the weights (momentum 0.1 from a start of mean 0, var 1, and an EMA generator
+    copies the live one's statistics, which belong to other weights); in eval mode that mismatch squashed
+    DCGAN's outputs towards one flat image for every seed (batch spread 0.04 in eval vs 0.12 in train mode)."""
+    norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the rounds below
+    g.train()
+    for _ in range(rounds):
+        _fake_batch(g, options, max(8, options.batch), device)
+    g.eval()
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
 
 
 def _preview(ema: nn.Module, options: TrainOptions, channels: int, infos, device) -> np.ndarray:
@@ -209,9 +249,10 @@ def _preview(ema: nn.Module, options: TrainOptions, channels: int, infos, device
 
 def _store_exemplar(stack: np.ndarray, infos, sha: str, options: TrainOptions,
                     progress: ProgressCallback | None) -> Checkpoint:
-    """'optim' needs no training: the checkpoint carries the exemplar, and generate() optimises against it."""
+    """'patches' and 'optim' need no training: the checkpoint carries the exemplar (float32 tensor, loaded
+    with weights_only=True) and generate() synthesises from it."""
     h, w, _ = stack.shape
-    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).half()}
+    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).float()}
     if progress is not None:
         progress(Progress(1, 1, {}, "store", preview_rgb(stack, infos)))
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h), step=0,

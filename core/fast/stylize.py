@@ -1,0 +1,285 @@
+"""The fast method's public entry: feed-forward stylization with Magenta's arbitrary-style network.
+
+Flow of `stylize_fast`: check inputs -> style vectors (blended, mixed with the content's own vector
+by `strength`) -> content at the working size -> network, whole or in tiles sharing one set of
+normalisation statistics (wrap-padded when tileable) -> per-style masks -> back to the output size
+with the content's fine detail restored -> colour preservation -> alpha re-attached."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..device import pick_device
+from ..errors import CancelToken, UserError
+from ..progress import Progress, ProgressCallback
+from ..style import color
+from ..style.engine import StyleResult
+from ..style.resample import fit_long_edge
+from ..style.resample import resize as wrap_aware_resize
+from . import magenta
+from .tiling import run_tiled, wrap_pad
+
+ArrayOrList = Union[np.ndarray, Sequence[np.ndarray]]
+
+# Long edge the network works at unless told otherwise: 384 px (the package's size) scored best on
+# learned distance and edge correlation at 512 and 1024 px outputs (benchmarks/bench_fast.py); 256
+# scored better still but looks blurred, 512+ gives smaller strokes that the learned distance ranks
+# further from the style. Outputs above 4× that size work at a quarter of their size, so the upsampling
+# that follows (with the content's fine detail restored) never blurs the strokes more than 4×.
+DEFAULT_WORKING_EDGE = 384
+MAX_UPSCALE = 4.0
+# Peak bytes per working pixel of the transformer in float32: measured ~200 (RSS growth at 1024² and 1536²).
+BYTES_PER_PIXEL = 240
+BLEND = 32  # half-width of the cross-fade between tiles
+
+
+@dataclass
+class FastOptions:
+    """What the fast method needs besides the images.
+
+    strength: 0..1, interpolates the style vector from the content's own (0) to the style's (1).
+    size: long edge the network works at (None: DEFAULT_WORKING_EDGE, or a quarter of the content's
+        long edge when that is larger; never above the content's).
+    style_blend: weights of several styles when no masks are given (None: equal).
+    detail: 0..1, how much of the content's fine detail is restored when the working size is
+        below the output size.
+    tileable, preserve_color ('luminance' | 'histogram' | None), device, max_memory_gb, tile_size
+    mean what they mean for the other methods."""
+
+    strength: float = 1.0
+    size: Optional[int] = None
+    style_blend: Optional[Sequence[float]] = None
+    detail: float = 1.0
+    tileable: bool = False
+    preserve_color: Optional[str] = None
+    device: str = "auto"
+    max_memory_gb: Optional[float] = None
+    tile_size: Optional[int] = None
+
+    def validate(self) -> "FastOptions":
+        for name in ("strength", "detail"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+                raise UserError(f"{name}: must be a number from 0 to 1, got {v!r}")
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
+                                      or not 32 <= self.size <= 32768):
+            raise UserError(f"size: must be an integer from 32 to 32768, got {self.size!r}")
+        if self.preserve_color not in (None, "luminance", "histogram"):
+            raise UserError(f"preserve_color: '{self.preserve_color}' is not one of luminance, histogram")
+        if self.tile_size is not None and (not isinstance(self.tile_size, int) or self.tile_size < 32):
+            raise UserError(f"tile_size: must be an integer of at least 32, got {self.tile_size!r}")
+        return self
+
+
+def _check_image(arr: object, what: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        raise UserError(f"{what}: expected a float32 numpy array in 0..1")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise UserError(f"{what}: expected H×W×3 or H×W×4, got shape {arr.shape}")
+    if min(arr.shape[:2]) < 8:
+        raise UserError(f"{what}: {arr.shape[1]}×{arr.shape[0]} is too small (at least 8×8 px)")
+    if not np.isfinite(arr).all():
+        raise UserError(f"{what}: contains NaN or infinite values")
+    rgb = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
+    return np.clip(rgb.astype(np.float32), 0.0, 1.0), (arr[..., 3:4].astype(np.float32) if arr.shape[2] == 4 else None)
+
+
+def _check_masks(masks: Sequence[np.ndarray], n: int, hw: tuple[int, int]) -> np.ndarray:
+    masks = list(masks)
+    if len(masks) != n:
+        raise UserError(f"masks: got {len(masks)} masks for {n} styles; give one mask per style")
+    out = []
+    for i, m in enumerate(masks):
+        m = np.asarray(m, dtype=np.float32)
+        if m.ndim == 3 and m.shape[2] == 1:
+            m = m[..., 0]
+        if m.shape != hw:
+            raise UserError(f"masks[{i}]: shape {m.shape} does not match the content's {hw[0]}×{hw[1]}")
+        if not np.isfinite(m).all():
+            raise UserError(f"masks[{i}]: contains NaN or infinite values")
+        out.append(np.clip(m, 0.0, 1.0))
+    return np.stack(out)
+
+
+def resize(x: torch.Tensor, size: tuple[int, int], wrap: bool) -> torch.Tensor:
+    """Antialiased bilinear resize; the (slower) periodic resampler only for tileable images."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if wrap:
+        return wrap_aware_resize(x, size, True)
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", antialias=shrinking, align_corners=False)
+
+
+def _to_tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
+
+
+def _memory_budget(opts: FastOptions, device: torch.device) -> float:
+    if opts.max_memory_gb:
+        return opts.max_memory_gb * 1e9
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return 0.8 * free
+    return 4e9
+
+
+class _Runner:
+    """Runs the transformer on a working-size image: whole, or tiled with shared statistics."""
+
+    def __init__(self, nets: magenta.MagentaNetworks, opts: FastOptions, budget: float, tick) -> None:
+        self.nets, self.opts, self.tick = nets, opts, tick
+        self.max_pixels = max(256 * 256, int(budget / BYTES_PER_PIXEL))
+        self.notes: list[str] = []
+
+    def tile_edge(self, h: int, w: int) -> Optional[int]:
+        if self.opts.tile_size is not None:
+            return self.opts.tile_size if self.opts.tile_size < max(h, w) else None
+        if h * w <= self.max_pixels:
+            return None
+        return int(math.sqrt(self.max_pixels)) - 2 * magenta.RECEPTIVE_RADIUS
+
+    def __call__(self, x: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
+        h0, w0 = x.shape[-2:]
+        if self.opts.tileable:  # sizes are multiples of ALIGN here, so the stride grid repeats with the image
+            pad = magenta.RECEPTIVE_RADIUS
+            xp = wrap_pad(x, pad)
+        else:  # reflect up to a multiple of the stride, as the network pads its own borders
+            pad = 0
+            xp = F.pad(x, (0, -w0 % magenta.ALIGN, 0, -h0 % magenta.ALIGN), mode="reflect")
+        h, w = xp.shape[-2:]
+        tile = self.tile_edge(h, w)
+        dev = self.nets.device
+        if tile is None:
+            out = magenta.transform(self.nets, xp.to(dev), vec).cpu()
+            self.tick()
+        else:
+            stats = self._statistics(xp, vec)
+            out = run_tiled(lambda t: magenta.transform(self.nets, t.to(dev), vec, replay=stats).cpu(),
+                            xp, tile, magenta.RECEPTIVE_RADIUS, BLEND, magenta.ALIGN,
+                            on_tile=lambda done, total: self.tick(done / total))
+            note = f"tiled: {tile}px tiles, {magenta.RECEPTIVE_RADIUS}px halo, {BLEND}px blend, shared statistics"
+            if note not in self.notes:
+                self.notes.append(note)
+        return out[..., pad:pad + h0, pad:pad + w0]
+
+    def _statistics(self, xp: torch.Tensor, vec: torch.Tensor) -> list[torch.Tensor]:
+        """Instance-norm statistics of the whole image, from a copy small enough to run at once."""
+        h, w = xp.shape[-2:]
+        proxy = xp
+        if h * w > self.max_pixels:
+            s = math.sqrt(self.max_pixels / (h * w))
+            proxy = resize(xp, (max(4, int(h * s) // 4 * 4), max(4, int(w * s) // 4 * 4)), self.opts.tileable)
+        stats: list[torch.Tensor] = []
+        magenta.transform(self.nets, proxy.to(self.nets.device), vec, record=stats)
+        return stats
+
+
+def stylize_fast(content: np.ndarray, style: ArrayOrList, options: Optional[FastOptions] = None, *,
+                 masks: Optional[Sequence[np.ndarray]] = None, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelToken] = None) -> StyleResult:
+    """Feed-forward style transfer; same arrays, masks, progress and cancel as core.style.stylize_ex.
+
+    content: float32 H×W×{1,3,4} 0..1 display sRGB; style: one such array or several (blended by
+    options.style_blend, or placed by `masks`: one H×W soft mask per style, uncovered areas keep the
+    content). Returns StyleResult with the image at the content's exact size, alpha passed through."""
+    t0 = time.perf_counter()
+    opts = (options or FastOptions()).validate()
+    content_rgb, alpha = _check_image(content, "content")
+    style_list = [style] if isinstance(style, np.ndarray) else list(style)
+    if not style_list:
+        raise UserError("style: give at least one style image")
+    styles = [_check_image(s, "style" if len(style_list) == 1 else f"style[{i}]")[0] for i, s in enumerate(style_list)]
+    H, W = content_rgb.shape[:2]
+    mask_arr = _check_masks(masks, len(styles), (H, W)) if masks is not None else None
+    if mask_arr is not None and (mask_arr.reshape(len(styles), -1).sum(1) <= 0).any():
+        raise UserError("masks: every mask needs some non-zero area")
+    blend = _blend_weights(opts.style_blend, len(styles))
+    device = pick_device(opts.device)
+    nets = magenta.load(device)
+
+    n_runs = len(styles) if mask_arr is not None else 1
+    total = len(styles) + 1 + n_runs
+    state = {"step": 0}
+
+    def tick(fraction: float = 1.0, stage: str = "stylize", preview: Optional[np.ndarray] = None) -> None:
+        if cancel is not None:
+            cancel.check()
+        if fraction >= 1.0:
+            state["step"] += 1
+        if progress is not None:
+            progress(Progress(step=min(state["step"], total), total=total, stage=stage, preview=preview))
+
+    # Style vectors.
+    if opts.preserve_color == "histogram":
+        styles = [color.match_color_histogram(s, content_rgb) for s in styles]
+    vecs = []
+    for s in styles:
+        vecs.append(magenta.style_vector(nets, s))
+        tick(stage="style vectors")
+    if mask_arr is None:
+        vecs = [sum(b * v for b, v in zip(blend, vecs))]
+    if opts.strength < 1.0:  # the paper's interpolation towards the content's own style vector
+        own = magenta.style_vector(nets, content_rgb)
+        vecs = [opts.strength * v + (1.0 - opts.strength) * own for v in vecs]
+    tick(stage="style vectors")
+
+    # Working size: never above the content's unless asked; tileable needs multiples of the stride.
+    edge = opts.size or min(max(DEFAULT_WORKING_EDGE, math.ceil(max(H, W) / MAX_UPSCALE)), max(H, W))
+    wh, ww = (H, W) if edge == max(H, W) else fit_long_edge(H, W, edge)
+    if opts.tileable:
+        wh, ww = fit_long_edge(H, W, edge, magenta.ALIGN)
+    full = _to_tensor(content_rgb)
+    work = resize(full, (wh, ww), opts.tileable) if (wh, ww) != (H, W) else full
+    runner = _Runner(nets, opts, _memory_budget(opts, device), lambda f=1.0: tick(f, "stylize"))
+    outs = [runner(work, v) for v in vecs]
+    if mask_arr is None:
+        result = outs[0]
+    else:
+        m = resize(torch.from_numpy(mask_arr)[:, None], (wh, ww), opts.tileable).clamp(0, 1)
+        cover = m.sum(0, keepdim=True)
+        m = m / cover.clamp_min(1.0)  # overlapping masks share; uncovered areas keep the content
+        result = sum(m[k:k + 1] * outs[k] for k in range(len(outs))) + (1 - m.sum(0, keepdim=True)) * work
+    result = _to_output_size(result.clamp(0, 1), full, work, opts)
+    image = result[0].permute(1, 2, 0).numpy().astype(np.float32)
+    if opts.preserve_color == "luminance":
+        image = color.recombine_luminance(color.luminance(image), content_rgb)
+    if alpha is not None:
+        image = np.concatenate([image, alpha], axis=2)
+    notes = list(runner.notes)
+    if (wh, ww) != (H, W):
+        notes.append(f"network ran at {ww}×{wh}, output {W}×{H}")
+    tick(0.0, "done", preview=image[..., :3])
+    return StyleResult(image=image, losses={}, device=str(device), backbone="magenta", steps=state["step"],
+                       seconds=time.perf_counter() - t0, notes=notes)
+
+
+def _blend_weights(weights: Optional[Sequence[float]], n: int) -> list[float]:
+    if weights is None:
+        return [1.0 / n] * n
+    w = [float(v) for v in weights]
+    if len(w) != n or any(not math.isfinite(v) or v < 0 for v in w) or sum(w) <= 0:
+        raise UserError(f"style_blend: expected {n} non-negative weights, not all zero, got {list(weights)}")
+    return [v / sum(w) for v in w]
+
+
+def _to_output_size(result: torch.Tensor, full: torch.Tensor, work: torch.Tensor, opts: FastOptions) -> torch.Tensor:
+    """The stylized working image at the content's size; when it was smaller, the content's own fine
+    detail (what the downscale removed) is added back to the luminance."""
+    H, W = full.shape[-2:]
+    if tuple(result.shape[-2:]) == (H, W):
+        return result
+    up = resize(result, (H, W), opts.tileable)
+    if opts.detail > 0 and result.shape[-1] < W:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        y_full, y_work = (full * weights).sum(1, keepdim=True), (work * weights).sum(1, keepdim=True)
+        up = up + opts.detail * (y_full - resize(y_work, (H, W), opts.tileable))
+    return up.clamp(0, 1)

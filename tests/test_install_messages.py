@@ -1,0 +1,60 @@
+"""install.py's messages when something is wrong: why .venv needs repair, a missing system library,
+a read-only project folder, Blenders it skips, and the GUI check's error scan. One line each, no
+traceback."""
+from __future__ import annotations
+
+import argparse
+import stat
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import install  # noqa: E402
+
+
+def test_missing_system_library_is_named_and_not_reinstalled(monkeypatch, capsys):
+    error = "ImportError: libGL.so.1: cannot open shared object file: No such file or directory"
+    assert install.missing_system_library(error) == "libGL.so.1"
+    assert install.missing_system_library("ModuleNotFoundError: No module named 'cv2'") is None
+    monkeypatch.setattr(install, "env_problem", lambda *_a, **_k: "it does not import: " + error)
+    monkeypatch.setattr(install, "pip", lambda *_a: (_ for _ in ()).throw(AssertionError("must not reinstall")))
+    ns = argparse.Namespace(torch_index=None, cpu=True, recreate=False)
+    try:
+        install.ensure_env(ns, strict_index=False)
+    except install.InstallError as exc:
+        assert "libGL.so.1" in str(exc) and "\n" not in str(exc)
+    else:
+        raise AssertionError("a missing system library must stop the install")
+
+
+def test_env_problem_says_why(monkeypatch, tmp_path):
+    monkeypatch.setattr(install, "venv_python", lambda *_a: tmp_path / ".venv" / "bin" / "python")
+    assert "does not exist" in install.env_problem(None, check_index=False)
+
+
+def test_read_only_folder_is_one_line(monkeypatch, capsys):
+    def refuse(*_a, **_k):
+        raise PermissionError(13, "Permission denied", str(ROOT / "dist"))
+    monkeypatch.setattr(install, "build_extension_zip", refuse)
+    assert install.main(["package"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "cannot write" in err and "dist" in err and "Permission denied" in err
+
+
+def test_skipped_blenders_are_listed(monkeypatch, tmp_path, capsys):
+    old = tmp_path / "blender-3.4"
+    old.write_text("#!/bin/sh\necho 'Blender 3.4.1'\n")
+    old.chmod(old.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(install, "build_extension_zip", lambda *_a: tmp_path / "x.zip")
+    install.install_into_blenders(argparse.Namespace(blender=[str(old)]), Path(sys.executable))
+    out = capsys.readouterr().out
+    assert f"skipping {old}: it is Blender 3.4; the add-on needs Blender 4.2 or newer" in out
+    assert "skipped 1 too old or unreadable" in out
+
+
+def test_gui_errors_catch_draw_tracebacks():
+    log = "GUI-CHECK step x\nTraceback (most recent call last):\n  File ui.py\nAttributeError: boom\nInfo: fine\n"
+    assert install.gui_errors(log) == ["Traceback (most recent call last):"]
+    assert install.gui_errors("Info: Atelier: created 'a'\n") == []

@@ -1,0 +1,99 @@
+"""The default texture method (patch synthesis on a torus) and the GAN fixes, at tiny sizes with real torch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import UserError
+from core.seams import seam_ratio
+from core.texture import TrainOptions, generate, generate_maps, load_checkpoint, train
+from core.texture.samples import stones, stones_pbr
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return train(stones(48, seed=2), TrainOptions())
+
+
+def test_default_is_patch_synthesis_and_needs_no_training(default_model):
+    assert TrainOptions().model == "patches"
+    assert default_model.model == "patches" and default_model.step == 0
+    assert tuple(default_model.state["exemplar"].shape) == (3, 48, 48)
+
+
+def test_default_tiles_and_untiled_does_not(default_model):
+    tiled = [generate(default_model, 64, 64, seed=s) for s in (0, 1)]
+    assert np.mean([seam_ratio(t) for t in tiled]) <= 1.15
+    # The same texture shifted on the torus by half its size: its wrap edge is then an interior line.
+    rolled = np.roll(tiled[0], (32, 32), (0, 1))
+    assert abs(seam_ratio(rolled) - seam_ratio(tiled[0])) < 0.5
+    flat = generate(default_model, 64, 64, seed=0, tileable=False)
+    assert flat.shape == (64, 64, 3) and not np.array_equal(flat, tiled[0])
+
+
+def test_seeds_differ_and_repeat(default_model):
+    a, b = generate(default_model, 48, 40, seed=0), generate(default_model, 48, 40, seed=1)
+    assert np.array_equal(a, generate(default_model, 48, 40, seed=0))
+    assert np.abs(a - b).mean() > 0.03
+
+
+def test_output_is_made_of_exemplar_pixels(default_model):
+    """Crisp by construction: every output pixel is an exemplar pixel (no averaging blur)."""
+    ex = default_model.state["exemplar"].numpy().transpose(1, 2, 0).reshape(-1, 3)
+    out = generate(default_model, 40, 40, seed=3).reshape(-1, 3)
+    known = {tuple(p) for p in ex.round(6)}
+    assert all(tuple(p) in known for p in out.round(6))
+
+
+def test_pbr_maps_share_source_coordinates():
+    s = stones_pbr(40, seed=1)
+    ids = (np.arange(40 * 40, dtype=np.float32) / (40 * 40)).reshape(40, 40, 1)  # one value per exemplar pixel
+    ck = train([s["albedo"], s["roughness"], ids], TrainOptions(), map_names=["albedo", "roughness", "mask"])
+    maps = dict((m.name, a) for m, a in generate_maps(ck, 56, 36, seed=4))
+    src = np.rint(maps["mask"][..., 0] * 40 * 40).astype(int)  # the exemplar pixel each output pixel came from
+    assert src.min() >= 0 and src.max() < 40 * 40
+    assert np.array_equal(maps["albedo"], s["albedo"].reshape(-1, 3)[src])
+    assert np.array_equal(maps["roughness"], s["roughness"].reshape(-1, 1)[src])
+    assert len(np.unique(src)) > 300  # many sources, not one copied block
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 20), (9, 70)])
+def test_exact_sizes(default_model, size):
+    w, h = size
+    assert generate(default_model, w, h, seed=2).shape == (h, w, 3)
+
+
+def test_checkpoint_round_trip_is_data_only(default_model, tmp_path):
+    path = default_model.save(tmp_path / "m.pt")
+    back = load_checkpoint(path)  # torch.load(weights_only=True) inside
+    assert back.model == "patches" and torch.equal(back.state["exemplar"], default_model.state["exemplar"])
+    assert np.array_equal(generate(back, 32, 24, seed=7), generate(default_model, 32, 24, seed=7))
+    back.state["exemplar"] = back.state["exemplar"][:, :10]
+    with pytest.raises(UserError, match="stored exemplar"):
+        generate(back, 32, 24)
+
+
+def test_psgan_keeps_a_grey_exemplar_grey():
+    grey = np.repeat(stones(48)[..., :1], 3, axis=2)
+    ck = train(grey, TrainOptions(model="psgan", steps=2, patch=32, batch=2, width=8, preview_every=0))
+    out = generate(ck, 48, 48, seed=1)
+    assert np.abs(out - out.mean(2, keepdims=True)).max() < 0.02
+    assert abs(out.mean() - grey.mean()) < 0.05
+
+
+def test_dcgan_seeds_give_different_textures():
+    """EMA weights get their own batch-norm statistics, so eval-mode outputs keep the batch's variety."""
+    from core.texture.generation import load_generator
+
+    ck = train(stones(48), TrainOptions(model="dcgan", steps=6, patch=32, batch=4, preview_every=0))
+    g = load_generator(ck, torch.device("cpu"))
+    z = g.sample_latent(16, torch.Generator().manual_seed(0), "cpu")
+    with torch.no_grad():
+        spread_eval = float(g(z).std(0).mean())
+        g.train()
+        spread_batch = float(g(z).std(0).mean())
+        g.eval()
+    assert spread_eval > 0.6 * spread_batch
+    a, b = (generate(ck, 32, 32, seed=s, tileable=False) for s in (0, 1))
+    assert np.abs(a - b).mean() > 0.02
