@@ -37,15 +37,32 @@ def test_temporal_term_holds_reliable_pixels_only(tile):
     assert np.abs(free[:, 24:] - res.image[:, 24:]).mean() > 0.01
 
 
-def test_content_weight_keeps_weighted_pixels_closer_to_content():
-    content, style = _images()
+def content_gradient(content: np.ndarray, weight=None, tile=None) -> np.ndarray:
+    """|d content-part / d x| per pixel (H×W) at a perturbed image, with an optional content weight map."""
+    import torch
+
+    from core.backbones.offline import load_offline
+    from core.style.inputs import to_tensor
+    from core.style.objective import build_objective, style_targets
+    from core.style.tiles import layer_strides
+
+    net = load_offline(seed=0)
+    opts = StyleOptions(backbone="offline", style_weight=0.0, tv_weight=0.0, tile_size=tile)
+    c = to_tensor(content, torch.device("cpu"))
+    grams = [style_targets(net, layer_strides(net, c.device), c)]
+    guides = None if weight is None else FrameGuides(content_weight=weight).at(content.shape[:2], c.device)
+    objective = build_objective(net, c, grams, None, opts, tile, guides=guides)
+    x = (c + 0.1 * torch.from_numpy(np.random.default_rng(1).standard_normal(c.shape).astype(np.float32))).clamp(0, 1)
+    _total, parts, grad = objective(x)
+    return grad[0].abs().sum(0).numpy()
+
+
+@pytest.mark.parametrize("tile", [None, 32])
+def test_content_weight_moves_the_content_pull_to_weighted_pixels(tile):
+    content, _style = _images()
     weight = np.ones(content.shape[:2], np.float32)
-    weight[:, 24:] = 20.0
-    opts = StyleOptions(steps=15, backbone="offline", method="gatys", style_weight=30.0, tv_weight=0.0,
-                        lr=0.05, preview_every=0)
-    plain = stylize(content, style, opts).image
-    guided = stylize(content, style, opts, guides=FrameGuides(content_weight=weight)).image
-    gain_right = np.abs(plain[:, 28:] - content[:, 28:]).mean() - np.abs(guided[:, 28:] - content[:, 28:]).mean()
-    gain_left = np.abs(plain[:, :20] - content[:, :20]).mean() - np.abs(guided[:, :20] - content[:, :20]).mean()
-    assert gain_right > 0.05 * np.abs(plain[:, 28:] - content[:, 28:]).mean()
-    assert gain_right > 2 * abs(gain_left), (gain_right, gain_left)
+    weight[:, 24:] = 10.0
+    plain = content_gradient(content, tile=tile)
+    guided = content_gradient(content, weight, tile=tile)
+    ratio = lambda g: g[:, 30:].mean() / g[:, :18].mean()  # noqa: E731 (away from the step at column 24)
+    assert ratio(guided) > 4 * ratio(plain)
