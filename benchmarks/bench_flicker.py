@@ -9,9 +9,13 @@ wall, so there is motion, occlusion and disocclusion) is rendered to multilayer 
     style    = Gram style loss of each output frame against the style (same network, mean over frames)
     edges    = Pearson correlation between the gradient magnitude of the output's blurred luminance
                (σ 1.5 px) and the depth/normal edge map, on the first frame
+Same budget: per-frame runs the multiscale schedule (`--steps` per scale, twice that at the coarsest);
+temporal runs frame 1 the same way and later frames at the finest scale only, from the warped previous
+frame, with as many loss+gradient evaluations as a per-frame frame gets.
 Targets: flicker ≤ 0.5× per-frame with style loss ≤ 1.1× per-frame.
 
-    .venv/bin/python benchmarks/bench_flicker.py [--frames 8] [--size 96] [--steps 40] [--backbone offline]
+    .venv/bin/python benchmarks/bench_flicker.py [--frames 8] [--size 96] [--steps 20] [--backbone offline]
+        [--temporal-weights 50,200] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -91,7 +95,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=96, help="frame width in pixels (height 3/4 of it)")
     ap.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
-    ap.add_argument("--steps", type=int, default=40, help="optimisation steps per frame, every method")
+    ap.add_argument("--steps", type=int, default=20, help="steps per scale (multiscale; the coarsest gets 2x)")
     ap.add_argument("--backbone", default="offline", choices=("offline", "vgg19"))
     ap.add_argument("--temporal-weights", default="", help="comma-separated γ values (default: the default γ)")
     ap.add_argument("--style", default=str(ROOT / "core" / "samples" / "style_swirls.png"))
@@ -125,28 +129,35 @@ def main() -> None:
         out = work / name
         out.mkdir(exist_ok=True)
         start = time.perf_counter()
+        steps: list[int] = []
         paths = sequence.stylize_frames([sequence.FrameInput(p) for p in clip], spec, out,
                                         StyleOptions(steps=args.steps, backbone=args.backbone, preview_every=0),
-                                        anim.__class__(**{**anim.__dict__, "overwrite": True}))
+                                        anim.__class__(**{**anim.__dict__, "overwrite": True}),
+                                        on_frame=lambda d: steps.append(d.steps))
         images = [read_image(p)[..., :3] for p in paths]
         return {"name": name, "images": images, "flicker": flicker(images), "seconds": time.perf_counter() - start,
+                "steps": sum(steps),
                 "style": float(np.mean(style_losses(images, style, args.backbone)))}
 
     gammas = [float(g) for g in args.temporal_weights.split(",") if g] or [sequence.DEFAULT_TEMPORAL_WEIGHT]
     rows = [] if args.edges_only else [run("per-frame", sequence.AnimationOptions(temporal_weight=0.0,
                                                                                  warp_init=False))]
+    # Same budget: later temporal frames run at the finest scale only, with as many steps (loss and
+    # gradient evaluations) as a per-frame multiscale run spends on a frame over all its scales.
+    per_frame_steps = rows[0]["steps"] // len(clip) if rows else None
     for g in [] if args.edges_only else gammas:
-        rows.append(run(f"temporal γ={g:g}", sequence.AnimationOptions(temporal_weight=g)))
+        rows.append(run(f"temporal γ={g:g}", sequence.AnimationOptions(temporal_weight=g,
+                                                                        refine_steps=per_frame_steps)))
     floor = flicker(shown)
     base = rows[0] if rows else None
     if rows:
         assert base is not None
         print(f"\nflicker ({len(fs)} frames, {args.steps} steps/frame, {args.backbone}); content floor {floor:.4f}; "
               f"reliable pixels {np.mean([m.mean() for m in masks[1:]]):.0%}")
-        print(f"{'method':<20}{'flicker':>9}{'ratio':>8}{'style':>9}{'ratio':>8}{'seconds':>9}")
+        print(f"{'method':<20}{'flicker':>9}{'ratio':>8}{'style':>9}{'ratio':>8}{'steps':>7}{'seconds':>9}")
         for r in rows:
             print(f"{r['name']:<20}{r['flicker']:9.4f}{r['flicker'] / base['flicker']:8.2f}{r['style']:9.4f}"
-                  f"{r['style'] / base['style']:8.2f}{r['seconds']:9.1f}")
+                  f"{r['style'] / base['style']:8.2f}{r['steps']:7d}{r['seconds']:9.1f}")
 
     # Edge score on the first frame: unguided vs depth+normal guided.
     one = [sequence.FrameInput(clip[0])]

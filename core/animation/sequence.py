@@ -38,6 +38,7 @@ class AnimationOptions:
     warp_init: start each frame from the warped previous stylized frame (content on unreliable pixels).
     refine_only: later frames optimise at the finest scale only: their start image already has the
         coarse structure, and a coarse pass would blur it away.
+    refine_steps: steps of those later frames (None: the style options' per-scale `steps`).
     edge_guide: per-pixel content weight raised at silhouettes ('depth'), creases ('normal') or both.
     edge_strength: how much more content weight outlines get (the map is normalised to mean 1, so
         the total content budget stays the same).
@@ -46,6 +47,7 @@ class AnimationOptions:
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
     warp_init: bool = True
     refine_only: bool = True
+    refine_steps: Optional[int] = None
     edge_guide: str = "off"
     edge_strength: float = 3.0
     overwrite: bool = False
@@ -79,6 +81,7 @@ class FrameDone:
     resumed: bool
     losses: dict[str, float] = field(default_factory=dict)
     image: Optional[np.ndarray] = None
+    steps: int = 0
 
 
 def output_paths(inputs: Sequence[FrameInput], out_dir: str | os.PathLike) -> list[Path]:
@@ -180,7 +183,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
             if opts.temporal_weight > 0:
                 guides.temporal_target, guides.temporal_weight = warped, opts.temporal_weight * mask
             if opts.refine_only and style_opts.method == "multiscale":
-                frame_opts = _finest_scale_only(style_opts)
+                frame_opts = _finest_scale_only(style_opts, opts.refine_steps)
         parts = frame_regions(frame, regions)
         label = f"frame {i + 1}/{total}"
 
@@ -197,11 +200,12 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
         write_image(outputs[i], image)
         previous, previous_out = frame, image
         if on_frame is not None:
-            on_frame(FrameDone(i, total, str(outputs[i]), resumed=False, losses=result.losses, image=image))
+            on_frame(FrameDone(i, total, str(outputs[i]), resumed=False, losses=result.losses, image=image,
+                               steps=result.steps))
     return outputs
 
 
-def _finest_scale_only(opts: StyleOptions) -> StyleOptions:
+def _finest_scale_only(opts: StyleOptions, steps: Optional[int]) -> StyleOptions:
     """Same options, one scale: 'gatys' is the single-scale schedule; its own defaults are replaced by
     the multiscale ones so only the schedule changes (the finest scale's `steps`, without the coarse
     scales' share)."""
@@ -211,6 +215,8 @@ def _finest_scale_only(opts: StyleOptions) -> StyleOptions:
     for name in METHOD_DEFAULTS[opts.method]:
         d[name] = opts.resolved(name)
     d["method"] = "gatys"
+    if steps is not None:
+        d["steps"] = int(steps)
     return StyleOptions.from_dict(d)
 
 
