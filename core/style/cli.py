@@ -13,7 +13,7 @@ from ..errors import Cancelled, UserError
 from ..imageio import MAX_MEGAPIXELS, read_image, write_image
 from ..progress import ProgressCallback, TerminalBar
 from ..resources import check_memory
-from .options import BACKBONES, METHODS, PRESERVE_COLOR, StyleOptions
+from .options import BACKBONES, METHODS, PADDINGS, POOLINGS, PRECISIONS, PRESERVE_COLOR, StyleOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s); several are blended")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output image (.png, .jpg, .tif)")
     p.add_argument("--size", type=int, metavar="N", help="long edge of the output in pixels (default: content size)")
-    p.add_argument("--steps", type=int, metavar="N", help="optimisation steps over all scales")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="optimisation steps per scale (the coarsest gets twice as many; default 200)")
     p.add_argument("--weights", metavar="FILE",
                    help="VGG19 state dict: torchvision's layout or a normalised VGG in the AdaIN layout")
     p.add_argument("--backbone", choices=BACKBONES, default="auto",
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam")
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
-    p.add_argument("--style-weight", type=float, metavar="X", help="style strength (default 10)")
+    p.add_argument("--style-weight", type=float, metavar="X",
+                   help="style strength (default 120 for multiscale, 10 for gatys)")
     p.add_argument("--content-weight", type=float, metavar="X", default=1.0, help="content weight (default 1)")
     p.add_argument("--tv-weight", type=float, metavar="X", help="smoothing weight")
     p.add_argument("--style-scale", type=float, metavar="X", default=1.0, help="style feature size relative to content")
@@ -41,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--max-memory", type=float, metavar="GB", help="memory budget; larger jobs run in tiles")
     p.add_argument("--bits", type=int, choices=(8, 16), help="output bit depth (default: 16 for .tif, else 8)")
+    p.add_argument("--pooling", choices=POOLINGS, help="VGG pooling (default max)")
+    p.add_argument("--padding", choices=PADDINGS, help="first convolution's padding, non-tileable (default replicate)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: bf16 on GPUs that support it, fp16 with loss scaling on other GPUs, fp32 on CPU")
     p.add_argument("--max-megapixels", type=float, metavar="MP", default=MAX_MEGAPIXELS,
                    help=f"refuse input images larger than this (default {MAX_MEGAPIXELS:g})")
     p.set_defaults(func=run_stylize)
@@ -83,7 +89,8 @@ def _options(args: argparse.Namespace) -> StyleOptions:
                         steps=args.steps, content_weight=args.content_weight, style_weight=args.style_weight,
                         tv_weight=args.tv_weight, style_scale=args.style_scale,
                         preserve_color=args.preserve_color, tileable=args.tileable, seed=args.seed,
-                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer)
+                        device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer,
+                        pooling=args.pooling, padding=args.padding, precision=args.precision)
 
 
 def run_stylize(args: argparse.Namespace) -> int:

@@ -100,7 +100,7 @@ def _build_backbone(opts: StyleOptions, device: torch.device, notes: list[str]) 
     if choice == "vgg19":
         net = vgg19.load_vgg19(weights_file=opts.weights, device=device, pooling=opts.resolved("pooling") or "max")
         return net, "vgg19"
-    return offline.load_offline(seed=0, device=device), "offline"
+    return offline.load_offline(seed=0, device=device, variant="style"), "offline"
 
 
 def _memory_budget(opts: StyleOptions, device: torch.device) -> float:
