@@ -30,9 +30,9 @@ def render_frames(scene: bpy.types.Scene, frames: Iterable[int], folder: str, *,
     """Render each frame in order into `folder`; returns the EXR paths. The scene's current frame,
     output settings, motion blur and pass switches are restored whatever happens. `on_frame(frame,
     path)` is called after each file is written; `should_stop()` is checked before each render."""
-    layer = scene.view_layers[view_layer] if view_layer else (bpy.context.view_layer
-                                                               if bpy.context.view_layer.name in scene.view_layers
-                                                               else scene.view_layers[0])
+    current = getattr(bpy.context, "view_layer", None)  # may belong to another scene: match by name
+    name = view_layer or (current.name if current is not None and current.name in scene.view_layers else None)
+    layer = scene.view_layers[name] if name else scene.view_layers[0]
     saved_passes = {name: getattr(layer, name) for name in PASS_SWITCHES}
     saved_blur = scene.render.use_motion_blur
     saved_frame = scene.frame_current
