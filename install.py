@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uninstall", action="store_true",
                         help="remove the add-on from the Blenders found (or --blender) and delete .venv and dist/")
     ns, extra = parser.parse_known_args(argv)
-    if ns.command not in ("test", "demo") and extra:
+    if ns.command not in ("test", "demo", "gui-check") and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     handler = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test, "package": cmd_package,
                "gui-check": cmd_gui_check}[ns.command]

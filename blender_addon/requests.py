@@ -203,13 +203,17 @@ def follow_up(job: Job) -> Optional[Job]:
 
 
 def style_options(*, method: str = "multiscale", backbone: str = "auto", weights: str = "", size: int = 0,
-                  steps: int = 0, strength: float = 10.0, content_weight: float = 1.0, tv_weight: float = -1.0,
+                  steps: int = 0, strength: float = 1.0, tv_weight: float = -1.0,
                   style_scale: float = 1.0, preserve_color: str = "NONE", tileable: bool = False, seed: int = 0,
-                  device: str = "auto", memory_gb: float = 0.0, preview_every: int = 5) -> dict[str, Any]:
-    """StyleOptions as the worker wants them, from UI-style values (0 / 'NONE' / -1 mean default)."""
+                  device: str = "auto", memory_gb: float = 0.0, preview_every: int = 5,
+                  fast_strength: float = 1.0) -> dict[str, Any]:
+    """StyleOptions as the worker wants them, from UI-style values (0 / 'NONE' / -1 mean default).
+    `strength` is the optimisation methods' style/content balance relative to the method's tuned default
+    (core owns β per method, so the add-on scales the content weight instead: 2 = twice the style per unit
+    of content, 0 = no style); the 'fast' method's 0..1 mix is `fast_strength`."""
     opts: dict[str, Any] = {
-        "method": method.lower(), "backbone": backbone.lower(), "content_weight": float(content_weight),
-        "style_weight": float(strength), "style_scale": float(style_scale), "tileable": bool(tileable),
+        "method": method.lower(), "backbone": backbone.lower(), "style_scale": float(style_scale),
+        "tileable": bool(tileable),
         "seed": int(seed), "device": device.lower(), "preview_every": int(preview_every),
     }
     if weights:
@@ -224,6 +228,12 @@ def style_options(*, method: str = "multiscale", backbone: str = "auto", weights
         opts["preserve_color"] = preserve_color.lower()
     if memory_gb:
         opts["max_memory_gb"] = float(memory_gb)
+    if opts["method"] == "fast":
+        opts["strength"] = float(fast_strength)
+    elif strength <= 0:
+        opts["style_weight"] = 0.0
+    elif strength != 1.0:
+        opts["content_weight"] = 1.0 / float(strength)
     return opts
 
 

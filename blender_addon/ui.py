@@ -63,10 +63,14 @@ def draw_object_styles(layout, context, s) -> None:
 def draw_engine(layout, s, *, tileable: bool = True) -> None:
     """How the style is applied: strength, scale, working size, steps, colours, method, network."""
     col = layout.column(align=True)
-    col.prop(s, "strength")
-    col.prop(s, "style_scale")
-    col.prop(s, "size")
-    col.prop(s, "steps")
+    if s.method == "fast":  # the optimisation knobs do not apply to the pretrained network
+        col.prop(s, "fast_strength")
+        col.prop(s, "size", text="Working size")
+    else:
+        col.prop(s, "strength")
+        col.prop(s, "style_scale")
+        col.prop(s, "size")
+        col.prop(s, "steps")
     layout.prop(s, "preserve_color", text="")
     col = layout.column(align=True)
     col.prop(s, "method", text="")
@@ -191,14 +195,14 @@ class ATELIER_PT_shader_editor(_AtelierSidebar, bpy.types.Panel):
 
 
 class ATELIER_PT_render(bpy.types.Panel):
-    """Render properties: near the top and open, with only what a render stylize needs; the
-    engine options sit in a closed sub-panel."""
+    """Render properties: open, with only what a render stylize needs; the engine options sit in a
+    closed sub-panel. Add-on panels come after the render engine's own, so the top bar's Render
+    menu also gets a 'Stylize Render' entry (draw_render_menu)."""
     bl_idname = "ATELIER_PT_render"
     bl_label = "Neural Atelier"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "render"
-    bl_order = -1  # before the render engine's panels (Sampling ...), right under the engine choice
 
     def draw_header(self, context):
         self.layout.label(icon="BRUSH_DATA")
@@ -226,6 +230,12 @@ class ATELIER_PT_render_options(bpy.types.Panel):
         s = context.scene.atelier
         draw_engine(self.layout, s, tileable=False)
         draw_results(self.layout, s)
+
+
+def draw_render_menu(self, context) -> None:
+    """Appended to the top bar's Render menu, next to Render Image and Render Animation."""
+    self.layout.separator()
+    self.layout.operator("atelier.stylize_render", text="Stylize Render (Atelier)", icon="BRUSH_DATA")
 
 
 class ATELIER_PT_missing(_AtelierSidebar, bpy.types.Panel):

@@ -157,7 +157,13 @@ def _write_temp(path: Path, write: Callable[[BinaryIO], object], what: str) -> s
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and "writ" in str(exc).lower()):
+        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and _failed_write(exc, path)):
             raise explain_os_error(exc, path, what) from None
         raise
     return tmp
+
+
+def _failed_write(exc: RuntimeError, path: Path) -> bool:
+    """torch.save reports a full disk as RuntimeError ('failed writing file', 'unexpected pos ...')."""
+    text = str(exc).lower()
+    return "writ" in text or "unexpected pos" in text or _disk_nearly_full(path)

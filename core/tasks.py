@@ -150,7 +150,7 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
     check_memory(spec.width * spec.height * (ckpt.channels * 16 + 8), f"params.width×height {spec.width}×{spec.height}",
                  "ask for a smaller size")
     maps = texture.generate_maps(ckpt, spec.width, spec.height, seed=spec.seed, tileable=spec.tileable,
-                                 device=spec.device)
+                                 device=spec.device, check=task.token.check)  # patch synthesis: cancellable
     task.token.check()
     targets = []
     seen: set[str] = set()

@@ -484,3 +484,17 @@ def test_runner_train_generate_chain_and_cancel(addon, demo, client):
     assert _drive(runner, lambda r: r.progress > 0 and r.cancel()) == "cancelled"
     assert "nothing was changed" in runner.message
     assert _scene_state(addon, demo) == before and not os.path.exists(job.folder)
+
+
+@pytest.mark.slow
+def test_fast_method_stylizes_render_with_object_index_masks(addon, demo, client):
+    """The add-on's render job with the fast method and per-object styles (Object Index masks)."""
+    scene = demo["scene"]
+    second = addon.pixels.write_new_image("Stripes 2", _stripes(40)[:, ::-1].copy(), kind="color")
+    options = addon.requests.style_options(method="fast", fast_strength=0.8, device="cpu", preview_every=0)
+    assert options["method"] == "fast" and options["strength"] == 0.8
+    job = addon.requests.prepare_stylize_render(scene, [demo["style"], second], options, styles_by_object_index=True)
+    assert job.params.get("masks") and len(job.params["masks"]) == 2
+    images = addon.runner.run_blocking(client, job, timeout=240)
+    assert len(images) == 1 and tuple(images[0].size) == (scene.render.resolution_x, scene.render.resolution_y)
+    assert job.info.get("backbone") == "magenta"

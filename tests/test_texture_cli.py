@@ -75,7 +75,7 @@ def test_resume_from_cli(model, pbr_files, venv_python, tmp_path):
     (["generate", "{model}", "-o", "{tmp}/x.webp", "--size", "8x8"], "x.webp"),
     (["generate", "{tmp}/broken.pt", "-o", "{tmp}/x.png", "--size", "8x8"], "broken.pt"),
     (["train", "{tmp}/nope.png", "-o", "{tmp}/m.pt"], "nope.png"),
-    (["train", "{albedo}", "-o", "{tmp}/m.pt", "--patch", "256"], "patch"),
+    (["train", "{albedo}", "-o", "{tmp}/m.pt", "--model", "psgan", "--patch", "256"], "patch"),
     (["train", "{albedo}", "-o", "{tmp}/no_dir/m.pt"], "no_dir"),
 ])
 def test_errors_are_one_line_exit_2_no_files(args, needle, model, pbr_files, venv_python, tmp_path):

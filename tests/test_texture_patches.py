@@ -1,6 +1,8 @@
 """The default texture method (patch synthesis on a torus) and the GAN fixes, at tiny sizes with real torch."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,7 +24,7 @@ def test_default_is_patch_synthesis_and_needs_no_training(default_model):
     assert tuple(default_model.state["exemplar"].shape) == (3, 48, 48)
 
 
-def test_default_tiles_and_untiled_does_not(default_model):
+def test_default_tiles_and_untiled_is_another_image(default_model):
     tiled = [generate(default_model, 64, 64, seed=s) for s in (0, 1)]
     assert np.mean([seam_ratio(t) for t in tiled]) <= 1.15
     # The same texture shifted on the torus by half its size: its wrap edge is then an interior line.
@@ -97,3 +99,30 @@ def test_dcgan_seeds_give_different_textures():
     assert spread_eval > 0.6 * spread_batch
     a, b = (generate(ck, 32, 32, seed=s, tileable=False) for s in (0, 1))
     assert np.abs(a - b).mean() > 0.02
+
+
+@pytest.mark.slow
+def test_worker_trains_and_generates_the_default(tmp_path):
+    """A real worker subprocess: texture_train with default options, then texture_generate (seamless, exact size)."""
+    import sys
+
+    from _worker_helpers import ROOT, load_addon_module
+
+    wc, jf = load_addon_module("worker_client"), load_addon_module("job_files")
+    job_dir = Path(jf.new_job_dir(tmp_path))
+    exemplar = jf.write_npy(job_dir / "stones.npy", stones(40, seed=5))
+    client = wc.WorkerClient(sys.executable, cwd=str(ROOT), log_path=str(tmp_path / "worker.log"))
+    try:
+        ckpt = job_dir / "m.pt"
+        done = client.request("texture_train", {"exemplars": [exemplar], "checkpoint": str(ckpt), "options": {},
+                                                "job_dir": str(job_dir)}, timeout=120)
+        assert done["event"] == "result" and done["result"]["info"]["model"] == "patches", done
+        out = job_dir / "maps"
+        out.mkdir()
+        gen = client.request("texture_generate", {"checkpoint": str(ckpt), "width": 64, "height": 48, "seed": 2,
+                                                  "tileable": True, "output_dir": str(out)}, timeout=120)
+        assert gen["event"] == "result", gen
+        img = jf.read_npy(gen["result"]["outputs"][0]["path"])
+        assert img.shape == (48, 64, 3) and seam_ratio(img) < 1.6  # one small tile: a noisy ratio
+    finally:
+        client.shutdown(timeout=15)

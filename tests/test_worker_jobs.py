@@ -89,7 +89,7 @@ def test_stylize_end_to_end(client, job_dir, random_vgg19_weights):
     assert rerun["result"]["info"]["seconds"] < 0.8 * info["seconds"], (rerun["result"]["info"], info)
 
 
-TINY_GAN = {"patch": 32, "batch": 1, "width": 8, "local_dim": 2, "global_dim": 2, "periodic_dim": 2}
+TINY_GAN = {"model": "psgan", "patch": 32, "batch": 1, "width": 8, "local_dim": 2, "global_dim": 2, "periodic_dim": 2}
 
 
 def test_texture_train_then_generate(client, job_dir):

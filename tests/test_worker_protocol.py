@@ -350,7 +350,7 @@ def _fuzz_lines(job_dir: Path, outside: Path, rng: random.Random) -> list[tuple[
     # Texture jobs.
     tbase = {"exemplars": [good], "checkpoint": str(job_dir / "t.pt")}
     for v in [{}, {**tbase, "exemplars": []}, {**tbase, "exemplars": [3]}, {**tbase, "exemplars": good + "x"},
-              {**tbase, "checkpoint": str(job_dir / "t.npy")}, {**tbase, "checkpoint": str(outside / "t.pt")},
+              {**tbase, "checkpoint": str(job_dir / "t.npy")},
               {**tbase, "map_names": ["a", "b"]}, {**tbase, "resume": str(job_dir / "none.pt")},
               {**tbase, "resume": good}, {**tbase, "options": {"steps": 0}}, {**tbase, "options": {"model": "vae"}},
               {**tbase, "options": {"patch": 10**9}}, {**tbase, "job_dir": str(outside)}]:

@@ -111,13 +111,10 @@ class OfflineBackbone(nn.Module):
         self.requires_grad_(False)
 
     def input_convs(self) -> list[nn.Conv2d]:
-        """Convolutions whose padding a non-tileable job may switch. Strided variant: none (its input is
-        centred on mid-grey, so zeros mean a grey border; replicate weakened masked transfer at the
-        borders, measured). Dilated variant: every one, since its wide dilated pads would otherwise
-        frame the image in grey at each level."""
-        if not self.dilated:
-            return []
-        return [m for m in self.modules() if isinstance(m, nn.Conv2d) and any(p > 0 for p in m.padding)]
+        """None: padding stays zeros, which here means a mid-grey border (the input is centred on grey).
+        Replicate padding, on either variant, stopped masked styles from recolouring their regions
+        (measured: red-minus-blue 0.19 with zeros, -0.01 with replicate; cause not pinned down)."""
+        return []
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         img = (x - 0.5) * 4.0

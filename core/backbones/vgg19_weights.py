@@ -17,7 +17,6 @@ Simonyan & Zisserman (Oxford VGG), CC BY 4.0.
 from __future__ import annotations
 
 import enum
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -28,6 +27,7 @@ from typing import Optional
 import torch
 
 from ..errors import UserError
+from ..filehash import file_sha256 as _sha256
 
 WEIGHTS_LICENCE = "VGG-19 weights: Simonyan & Zisserman, Oxford VGG, CC BY 4.0"
 
@@ -154,22 +154,6 @@ def download_weights(progress: bool = True) -> Path:
                         f"or fetch that file by other means and save it as {dst}, or pass --weights FILE, "
                         f"or use --backbone offline") from None
     return dst
-
-
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def _sha256(path: Path) -> str:
-    """sha256 of a file, computed once per process per (path, size, mtime)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
 
 
 def check_hash(source: WeightsSource) -> None:

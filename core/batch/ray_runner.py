@@ -28,13 +28,14 @@ def connect(address: Optional[str], workers: Optional[int]) -> bool:
     None: a new private local cluster of `workers` CPUs; 'auto', 'host:6379' or 'ray://host:10001': join."""
     import ray
 
+    if address not in (None, "local"):
+        _check_reachable(address)
     if ray.is_initialized():  # a program that embeds the batch (or a test) already connected
         return False
     if address in (None, "local"):
         ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     else:
-        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:

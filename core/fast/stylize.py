@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,12 +18,15 @@ import torch.nn.functional as F
 from ..device import pick_device
 from ..errors import CancelToken, UserError
 from ..progress import Progress, ProgressCallback
-from ..style import color
+from ..style import color, inputs
 from ..style.engine import StyleResult
 from ..style.resample import fit_long_edge
 from ..style.resample import resize as wrap_aware_resize
 from . import magenta
 from .tiling import run_tiled, wrap_pad
+
+if TYPE_CHECKING:
+    from ..style.options import StyleOptions
 
 ArrayOrList = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -62,6 +65,13 @@ class FastOptions:
     max_memory_gb: Optional[float] = None
     tile_size: Optional[int] = None
 
+    @classmethod
+    def from_style_options(cls, opts: "StyleOptions") -> "FastOptions":
+        """The fast method's share of a style job spec (the optimisation-only fields do not apply)."""
+        return cls(strength=float(opts.resolved("strength")), size=opts.size, tileable=opts.tileable,
+                   preserve_color=opts.preserve_color, device=opts.device, max_memory_gb=opts.max_memory_gb,
+                   tile_size=opts.tile_size).validate()
+
     def validate(self) -> "FastOptions":
         for name in ("strength", "detail"):
             v = getattr(self, name)
@@ -75,38 +85,6 @@ class FastOptions:
         if self.tile_size is not None and (not isinstance(self.tile_size, int) or self.tile_size < 32):
             raise UserError(f"tile_size: must be an integer of at least 32, got {self.tile_size!r}")
         return self
-
-
-def _check_image(arr: object, what: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
-        raise UserError(f"{what}: expected a float32 numpy array in 0..1")
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise UserError(f"{what}: expected H×W×3 or H×W×4, got shape {arr.shape}")
-    if min(arr.shape[:2]) < 8:
-        raise UserError(f"{what}: {arr.shape[1]}×{arr.shape[0]} is too small (at least 8×8 px)")
-    if not np.isfinite(arr).all():
-        raise UserError(f"{what}: contains NaN or infinite values")
-    rgb = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
-    return np.clip(rgb.astype(np.float32), 0.0, 1.0), (arr[..., 3:4].astype(np.float32) if arr.shape[2] == 4 else None)
-
-
-def _check_masks(masks: Sequence[np.ndarray], n: int, hw: tuple[int, int]) -> np.ndarray:
-    masks = list(masks)
-    if len(masks) != n:
-        raise UserError(f"masks: got {len(masks)} masks for {n} styles; give one mask per style")
-    out = []
-    for i, m in enumerate(masks):
-        m = np.asarray(m, dtype=np.float32)
-        if m.ndim == 3 and m.shape[2] == 1:
-            m = m[..., 0]
-        if m.shape != hw:
-            raise UserError(f"masks[{i}]: shape {m.shape} does not match the content's {hw[0]}×{hw[1]}")
-        if not np.isfinite(m).all():
-            raise UserError(f"masks[{i}]: contains NaN or infinite values")
-        out.append(np.clip(m, 0.0, 1.0))
-    return np.stack(out)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int], wrap: bool) -> torch.Tensor:
@@ -193,15 +171,12 @@ def stylize_fast(content: np.ndarray, style: ArrayOrList, options: Optional[Fast
     content). Returns StyleResult with the image at the content's exact size, alpha passed through."""
     t0 = time.perf_counter()
     opts = (options or FastOptions()).validate()
-    content_rgb, alpha = _check_image(content, "content")
-    style_list = [style] if isinstance(style, np.ndarray) else list(style)
-    if not style_list:
-        raise UserError("style: give at least one style image")
-    styles = [_check_image(s, "style" if len(style_list) == 1 else f"style[{i}]")[0] for i, s in enumerate(style_list)]
+    content = inputs.check_image(content, "content")
+    content_rgb = inputs.rgb(content)
+    alpha = content[..., 3:4] if content.shape[2] == 4 else None
+    styles = [inputs.rgb(s) for s in inputs.check_styles(style if isinstance(style, np.ndarray) else list(style))]
     H, W = content_rgb.shape[:2]
-    mask_arr = _check_masks(masks, len(styles), (H, W)) if masks is not None else None
-    if mask_arr is not None and (mask_arr.reshape(len(styles), -1).sum(1) <= 0).any():
-        raise UserError("masks: every mask needs some non-zero area")
+    mask_arr = inputs.check_masks(masks, len(styles), (H, W))
     blend = _blend_weights(opts.style_blend, len(styles))
     device = pick_device(opts.device)
     nets = magenta.load(device)

@@ -7,13 +7,13 @@ are checked just the same."""
 from __future__ import annotations
 
 import enum
-import hashlib
 import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..filehash import file_sha256
 
 MODEL_DIR_ENV = "ATELIER_FAST_MODELS"
 
@@ -47,28 +47,13 @@ class ModelFile(enum.Enum):
                                      "Apache-2.0 (Magenta)")
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-
-
-def _sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _VERIFIED:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _VERIFIED[key] = h.hexdigest()
-    return _VERIFIED[key]
-
-
 def locate(model: ModelFile) -> Path:
     """The file's path, hash-checked. Raises UserError (one line saying what to do) when missing or wrong."""
     spec = model.value
     mirror = os.environ.get(MODEL_DIR_ENV)
     if mirror:
         path = Path(mirror) / Path(spec.path).name
-        where = f"{MODEL_DIR_ENV} folder '{mirror}'"
+        fix = f"copy it there from {spec.pin} or unset {MODEL_DIR_ENV}"
     else:
         try:
             dist = importlib.metadata.distribution(spec.distribution)
@@ -79,10 +64,10 @@ def locate(model: ModelFile) -> Path:
             raise UserError(f"fast method: {spec.distribution} {dist.version} is installed but its models are pinned "
                             f"to {spec.version}; run 'pip install {spec.pin}'")
         path = Path(str(dist.locate_file(spec.path)))
-        where = spec.pin
+        fix = f"reinstall {spec.pin}"
     if not path.is_file():
-        raise UserError(f"fast method: model file '{path}' is missing; reinstall {spec.pin}")
-    if _sha256(path) != spec.sha256:
-        raise UserError(f"fast method: model file '{path}' from {where} does not match its pinned sha256 "
-                        f"(corrupt or a different version); reinstall {spec.pin}")
+        raise UserError(f"fast method: model file '{path}' is missing; {fix}")
+    if file_sha256(path) != spec.sha256:
+        raise UserError(f"fast method: model file '{path}' does not match its pinned sha256 "
+                        f"(corrupt or another version); {fix}")
     return path

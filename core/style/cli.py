@@ -30,12 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", choices=BACKBONES, default="auto",
                    help="vgg19, offline (no download needed) or auto (vgg19 if its weights are present)")
     p.add_argument("--method", choices=METHODS, default="multiscale",
-                   help="multiscale (default, coarse-to-fine) or gatys (the single-scale seed-000 baseline)")
+                   help="multiscale (default, coarse-to-fine), gatys (the single-scale seed-000 baseline) or "
+                        "fast (a pretrained feed-forward network: under a second)")
+    p.add_argument("--strength", type=float, metavar="X", help="fast method: 0 (content's own style) to 1 (default)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), help="default: adam")
     p.add_argument("--tileable", action="store_true", help="wrap-around everywhere: tileable in, tileable out")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, help="keep the content's colours")
     p.add_argument("--style-weight", type=float, metavar="X",
-                   help="style strength (default 120 for multiscale, 10 for gatys)")
+                   help="style strength (default 300 for multiscale, 10 for gatys)")
     p.add_argument("--content-weight", type=float, metavar="X", default=1.0, help="content weight (default 1)")
     p.add_argument("--tv-weight", type=float, metavar="X", help="smoothing weight")
     p.add_argument("--style-scale", type=float, metavar="X", default=1.0, help="style feature size relative to content")
@@ -79,7 +81,8 @@ def _output_size(img: np.ndarray, size: int | None) -> tuple[int, int]:
 
 
 _FLAGS = {"size": "--size", "steps": "--steps", "style_weight": "--style-weight", "content_weight": "--content-weight",
-          "tv_weight": "--tv-weight", "style_scale": "--style-scale", "seed": "--seed", "max_memory_gb": "--max-memory"}
+          "tv_weight": "--tv-weight", "style_scale": "--style-scale", "seed": "--seed", "max_memory_gb": "--max-memory",
+          "strength": "--strength"}
 
 
 def _options(args: argparse.Namespace) -> StyleOptions:
@@ -90,7 +93,8 @@ def _options(args: argparse.Namespace) -> StyleOptions:
                         tv_weight=args.tv_weight, style_scale=args.style_scale,
                         preserve_color=args.preserve_color, tileable=args.tileable, seed=args.seed,
                         device=args.device, max_memory_gb=args.max_memory, optimizer=args.optimizer,
-                        pooling=args.pooling, padding=args.padding, precision=args.precision)
+                        pooling=args.pooling, padding=args.padding, precision=args.precision,
+                        strength=args.strength)
 
 
 def run_stylize(args: argparse.Namespace) -> int:

@@ -293,9 +293,16 @@ def _preview(x: torch.Tensor, content_rgb: Optional[np.ndarray]) -> np.ndarray:
     return img
 
 
-# Every method the public entry dispatches to. The feed-forward method ("fast", core/fast) plugs in
-# here with its own runner taking the same checked _Job and returning a StyleResult.
+def _feed_forward(job: _Job) -> StyleResult:
+    from ..fast import FastOptions, stylize_fast  # imported on use: core.fast imports StyleResult from here
+
+    return stylize_fast(job.content, job.styles, FastOptions.from_style_options(job.opts),
+                        masks=job.masks, progress=job.progress, cancel=job.cancel)
+
+
+# Every method the public entry dispatches to.
 _METHODS: dict[str, Callable[[_Job], StyleResult]] = {
     "multiscale": _optimise,
     "gatys": _optimise,
+    "fast": _feed_forward,
 }

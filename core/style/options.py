@@ -8,7 +8,7 @@ from typing import Any, Optional
 from ..device import DEVICE_CHOICES
 from ..errors import UserError
 
-METHODS = ("multiscale", "gatys")
+METHODS = ("multiscale", "gatys", "fast")
 BACKBONES = ("auto", "vgg19", "offline")
 OPTIMIZERS = ("adam", "lbfgs")
 PRESERVE_COLOR = ("luminance", "histogram")
@@ -32,10 +32,11 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
                                      # "target" loss [M, stylebench scratch runs E/F/G], and CPUs need it cheaper
         optimizer="adam",            # [K]; L-BFGS ended higher on VGG-19 and far worse offline [M, bench_style_speed]
         lr=0.02,                     # Adam step in 0..1 pixel units [K]
-        style_weight=120.0,          # β, per-layer losses relative to the target's energy (scale-invariant per
-                                     # layer, a departure from K's L1-scaled MSE): sweeping β 10/40/120 lowered
-                                     # the learned style distance 3.72/3.30/~2.9 at nearly the same edge
-                                     # correlation 0.67/0.63/0.61 [M, stylebench runs E/F/G]; G/seed: 10
+        style_weight=300.0,          # β, per-layer losses relative to the target's energy (scale-invariant per
+                                     # layer, a departure from K's L1-scaled MSE). β 10/40/300 gave learned
+                                     # style distance 3.72/3.30/2.77 at edge correlation 0.67/0.63/0.56; β 300
+                                     # on all six pairs: 2.77/0.56 vs Magenta 2.77/0.49 [M, stylebench runs
+                                     # E/F/H, single scale 128 px, 200 steps]; G/seed: 10
         tv_weight=2.0,               # [K] (mean squared neighbour difference, the same scale as K's); [M] runs E-G
         style_layer_weights="decay",  # relu1_1..relu5_1 as 256:64:16:4:1, normalised [K]; G: equal
         padding="replicate",         # first convolution, non-tileable jobs [K]; G/VGG: zeros
@@ -43,6 +44,8 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
         average=0.99,                # iterate EMA decay, the output is the average [K]; G: none. Capped so its
                                      # time constant is at most a third of a scale's steps (ours)
     ),
+    # Feed-forward (core/fast): no optimisation; style strength is `strength`, steps/weights do not apply.
+    "fast": dict(strength=1.0),
 }
 # The coarsest scale's step budget relative to the others: K runs 1000 steps at 128 px, then 500 per scale.
 INITIAL_STEPS_FACTOR = 2
@@ -61,7 +64,7 @@ class StyleOptions:
     steps: optimiser steps per scale (None: method default); the coarsest scale gets twice as many.
         One step is one loss+gradient evaluation. `StyleResult.steps` reports the total.
     content_weight, style_weight: α and β of α·content + β·style; style_weight is the style strength.
-        Losses are normalised per layer, so these are backbone independent (multiscale default β 120).
+        Losses are normalised per layer, so these are backbone independent (multiscale default β 300).
     tv_weight: total-variation smoothing.
     style_scale: size of the style's features relative to the content (2 = twice as large strokes).
     preserve_color: None, 'luminance' (transfer on luminance only, keep the content's chroma) or
@@ -81,6 +84,8 @@ class StyleOptions:
     preview_every: steps between previews sent through the progress callback (0: never).
     tile_size: force tiled optimisation with this tile edge (None: decided by max_memory_gb).
     init: start from the 'content' image (default) or from seeded 'noise'.
+    strength: method 'fast' only: 0..1 from the content's own style vector to the style's (None: 1).
+        For 'fast', `size` is the network's working size (None: its measured default).
     """
 
     method: str = "multiscale"
@@ -108,6 +113,7 @@ class StyleOptions:
     padding: Optional[str] = None
     pooling: Optional[str] = None
     average: Optional[float] = None
+    strength: Optional[float] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -161,6 +167,7 @@ class StyleOptions:
         number("lr", 0, 10, none_ok=True, lo_open=True)
         number("preview_every", 0, 100000, integer=True)
         number("tile_size", 32, 32768, integer=True, none_ok=True)
+        number("strength", 0, 1, none_ok=True)
         if not isinstance(self.tileable, bool):
             raise UserError(f"tileable: expected true or false, got {self.tileable!r}")
         if self.half is not None and not isinstance(self.half, bool):

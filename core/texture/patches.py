@@ -1,16 +1,17 @@
 """Patch-based texture optimisation on a torus (Kwatra et al. 2005): the default texture method.
 
-Coarse to fine over an image pyramid, the output alternates two steps:
-- match: every output patch (wrapping around the edges) finds its nearest exemplar patch; the distances
-  are one matrix product per chunk, in a PCA space of the exemplar's patches, plus a penalty on source
-  patches already used more than their share (Kaspar et al. 2015), which keeps whole regions from being
-  copied and keeps the variety up;
-- vote: every output pixel averages the exemplar pixels that the overlapping matched patches put there.
-The state carried between steps and scales is a *source coordinate* per output pixel: after the last vote
-each pixel takes the one candidate closest to the average, so the result is made of exemplar pixels
-(crisp, no averaging blur) and every map of a PBR set is read at the same coordinates (consistent pixel
-for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed draws
-the coarsest layout (a random patch shuffle), so seeds give different textures of the same material."""
+Coarse to fine over an image pyramid (and, per scale, 16-px patches before 8-px ones), the output
+alternates two steps:
+- match: every output patch (wrapping around the edges, on a grid shifted at random each round) finds its
+  nearest exemplar patch; the distances are one matrix product per chunk, in a PCA space of the exemplar's
+  patches, plus a penalty on exemplar regions used more than their share (Kaspar et al. 2015), which keeps
+  a big flat region from taking over (wash-out) and keeps whole regions from being copied;
+- vote: every output pixel gets the candidates the overlapping matched patches put there, and keeps the one
+  from the best-matching patch (an average would blur and wash out thin features such as mortar lines).
+The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
+made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
+pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
+draws the coarsest layout (a random patch shuffle), so seeds give different textures of the same material."""
 from __future__ import annotations
 
 import math
@@ -36,7 +37,7 @@ class PatchSettings:
     stride: int = 4  # output patch spacing; patch/stride squared votes per pixel
     levels: int = 3  # pyramid levels (the exemplar at full, 1/2, 1/4 size)
     iterations: tuple[int, ...] = (6, 4, 3)  # match+vote rounds per level, coarse to fine
-    occurrence: float = 0.5  # weight of the over-use penalty (0: plain nearest neighbour)
+    occurrence: float = 0.2  # weight of the over-use penalty (0: plain nearest neighbour)
     pca_dims: int = 32  # patch descriptor size after PCA
     resolve: str = "best"  # which candidate a pixel keeps: 'average' or 'best' (see _Canvas.resolve)
     match_average: bool = False  # match the vote's average (Kwatra) rather than the resolved pixels
@@ -220,7 +221,8 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
     weights = match_weights(maps, device)
     levels = _level_count(tuple(ex_full.shape[-2:]), settings.levels, max(settings.patch, settings.coarse_patch))
     pyramid = _pyramid(ex_full, levels)[::-1]  # coarsest first
-    sizes = [(max(settings.patch, math.ceil(out_h / 2 ** k)), max(settings.patch, math.ceil(out_w / 2 ** k)))
+    least = max(settings.patch, settings.large_patch, settings.coarse_patch)  # a torus holds its patches
+    sizes = [(max(least, math.ceil(out_h / 2 ** k)), max(least, math.ceil(out_w / 2 ** k)))
              for k in range(levels)][::-1]
     iters = list(settings.iterations)
     while len(iters) < levels:
