@@ -94,7 +94,10 @@ def read_exr_frame(path: str | os.PathLike, view_layer: Optional[str] = None) ->
     Object Index and Material Index it holds, from `view_layer` (default: the first with Combined)."""
     layers = read_exr_passes(path)
     if view_layer is None:
-        view_layer = next((name for name, passes in layers.items() if "Combined" in passes), None)
+        # With a compositor in the scene the file also holds its output as a layer of its own, with Combined
+        # but none of the render passes: prefer a rendered view layer (one with passes beside Combined).
+        with_combined = [name for name, passes in layers.items() if "Combined" in passes]
+        view_layer = max(with_combined, key=lambda name: len(layers[name]), default=None)
         if view_layer is None:
             raise UserError(f"frame '{path}': no Combined pass; render with the Combined pass enabled")
     elif view_layer not in layers:
