@@ -42,7 +42,7 @@ def build_clip_scene(resolution: tuple[int, int] = (96, 72), frames: int = 8, sa
     """A fresh scene with frames 1..`frames`: a brick wall (material index 1), a red cube sliding
     left to right in front of a turning teal sphere (2 and 3), and sky-coloured world at the top.
     The motion spans `motion_frames` frames (default: the clip's own length; longer = gentler)."""
-    from .headless_demo import brick_texture, new_cycles_scene  # the demo imports this module too
+    from .headless_demo import add_camera_and_sun, brick_texture, new_cycles_scene  # the demo imports this module too
 
     scene = new_cycles_scene(resolution, samples)
     scene.frame_start, scene.frame_end = 1, frames
@@ -74,16 +74,6 @@ def build_clip_scene(resolution: tuple[int, int] = (96, 72), frames: int = 8, sa
     _keyframes(sphere, "location", [(1, (0.9, 0.5, 0.3)), (last, (-0.9, 0.5, 0.7))])
     _keyframes(sphere, "rotation_euler", [(1, (0.0, 0.0, 0.0)), (last, (0.0, 0.0, math.radians(60)))])
 
-    cam_data = bpy.data.cameras.new("Clip Camera")
-    cam = bpy.data.objects.new("Clip Camera", cam_data)
-    scene.collection.objects.link(cam)
-    cam.location = (0.0, -6.0, 1.4)
-    cam.rotation_euler = (math.radians(84), 0.0, 0.0)
-    cam_data.lens = 35
-    scene.camera = cam
-    sun_data = bpy.data.lights.new("Clip Sun", "SUN")
-    sun_data.energy = 3.0
-    sun = bpy.data.objects.new("Clip Sun", sun_data)
-    scene.collection.objects.link(sun)
-    sun.rotation_euler = (math.radians(50), math.radians(15), math.radians(20))
+    add_camera_and_sun(scene, "Clip", (0.0, -6.0, 1.4), (math.radians(84), 0.0, 0.0), lens=35, sun_energy=3.0,
+                       sun_rotation=(50, 15, 20))
     return scene

@@ -70,6 +70,23 @@ def new_cycles_scene(resolution: tuple[int, int], samples: int) -> bpy.types.Sce
     return scene
 
 
+def add_camera_and_sun(scene: bpy.types.Scene, prefix: str, location: tuple, rotation: tuple, *, lens: float,
+                       sun_energy: float, sun_rotation: tuple) -> bpy.types.Object:
+    """The scene's camera and a sun (rotations in radians for the camera, degrees for the sun); returns the camera."""
+    name = f"{prefix} Camera".strip()
+    cam_data = bpy.data.cameras.new(name)
+    cam = bpy.data.objects.new(name, cam_data)
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler, cam_data.lens = location, rotation, lens
+    scene.camera = cam
+    sun_data = bpy.data.lights.new(f"{prefix} Sun".strip(), "SUN")
+    sun_data.energy = sun_energy
+    sun = bpy.data.objects.new(sun_data.name, sun_data)
+    scene.collection.objects.link(sun)
+    sun.rotation_euler = tuple(math.radians(a) for a in sun_rotation)
+    return cam
+
+
 def build_scene(resolution: tuple[int, int] = (160, 120), samples: int = 8,
                 texture_size: int = 128) -> dict[str, object]:
     """A fresh scene: brick cube, two spheres, a ground plane, a camera and a sun. Returns the
@@ -126,21 +143,12 @@ def build_scene(resolution: tuple[int, int] = (160, 120), samples: int = 8,
                 radius=0.45, location=(0.6, -1.8, 0.45), segments=24, ring_count=12)
     bpy.ops.object.shade_smooth()
 
-    cam_data = bpy.data.cameras.new("Camera")
-    cam = bpy.data.objects.new("Camera", cam_data)
-    scene.collection.objects.link(cam)
-    cam.location = (6.5, -6.5, 4.2)
     from mathutils import Vector
 
+    cam = add_camera_and_sun(scene, "", (6.5, -6.5, 4.2), (0.0, 0.0, 0.0), lens=40, sun_energy=3.5,
+                             sun_rotation=(40, 10, 30))
     direction = Vector((0.3, -0.4, 0.7)) - cam.location
     cam.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
-    cam_data.lens = 40
-    scene.camera = cam
-    sun_data = bpy.data.lights.new("Sun", "SUN")
-    sun_data.energy = 3.5
-    sun = bpy.data.objects.new("Sun", sun_data)
-    scene.collection.objects.link(sun)
-    sun.rotation_euler = (math.radians(40), math.radians(10), math.radians(30))
     return {"scene": scene, "texture": tex, "material": bricks, "node": node, "ground": ground, "cube": cube,
             "sphere": sphere, "small": small}
 

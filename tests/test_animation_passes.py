@@ -27,13 +27,9 @@ def _render_exr(scene, frame: int, path) -> frames.Frame:
 def known_motion(tmp_path_factory):
     """A square seen by an orthographic camera, moved by (+3, +2 up) px from frame 1 to 2 and by
     (+6, −4 up) px from frame 2 to 3. Returns the three frames."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 1
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+    from blender_addon.headless_demo import new_cycles_scene
+
+    scene = new_cycles_scene((64, 48), samples=1)
     cam_data = bpy.data.cameras.new("Cam")
     cam_data.type, cam_data.ortho_scale = "ORTHO", 64 / PX_PER_UNIT
     cam = bpy.data.objects.new("Cam", cam_data)
