@@ -25,6 +25,7 @@ sys.path.insert(0, ROOT)
 import bpy  # noqa: E402
 
 from blender_addon import compat, passes, pixels  # noqa: E402
+from blender_addon.headless_demo import new_cycles_scene  # noqa: E402
 
 
 def best(fn, repeat: int) -> float:
@@ -84,13 +85,7 @@ def main() -> int:
     bpy.data.images.remove(image)
 
     # ---- render passes
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 1
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x = scene.render.resolution_y = n
-    scene.render.resolution_percentage = 100
+    scene = new_cycles_scene((n, n), samples=1)
     layer = scene.view_layers[0]
     layer.use_pass_z = layer.use_pass_normal = layer.use_pass_object_index = True
     bpy.ops.mesh.primitive_cube_add()
