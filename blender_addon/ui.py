@@ -98,15 +98,12 @@ def draw_run(layout, operator: str, *, enabled: bool, icon: str, text: str = "")
 
 def draw_live_preview(layout, context) -> None:
     """Image Editor only: the Live preview toggle and, while on, what it is doing."""
-    wm = context.window_manager
-    row = layout.row(align=True)
-    row.prop(wm, "atelier_live_preview", icon="HIDE_OFF")
-    if wm.atelier_live_preview:
-        from . import live_preview
+    layout.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
+    from . import live_preview
 
-        live = live_preview.current()
-        if live is not None and live.message:
-            layout.label(text=live.message[:40], icon="INFO")
+    live = live_preview.current()  # None while the toggle is off
+    if live is not None and live.message:
+        layout.label(text=live.message, icon="INFO")
 
 
 def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) -> None:
