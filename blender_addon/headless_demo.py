@@ -7,7 +7,9 @@
    job functions and a real worker,
 4. makes a texture model of the brick texture (the default: patch synthesis) and puts a generated texture
    on a material,
-5. saves DIR/demo.blend (new images packed) and a PNG of each result in DIR.
+5. saves DIR/demo.blend (new images packed) and a PNG of each result in DIR,
+6. renders a short animated clip with the Vector pass and stylizes it with temporal coherence
+   into DIR/clip_stylized/frame_NNNN.png (``--clip-frames 0`` skips it).
 """
 from __future__ import annotations
 
@@ -55,10 +57,8 @@ def _use_nodes(idblock) -> None:
         idblock.use_nodes = True
 
 
-def build_scene(resolution: tuple[int, int] = (160, 120), samples: int = 8,
-                texture_size: int = 128) -> dict[str, object]:
-    """A fresh scene: brick cube, two spheres, a ground plane, a camera and a sun. Returns the
-    interesting datablocks by role."""
+def new_cycles_scene(resolution: tuple[int, int], samples: int) -> bpy.types.Scene:
+    """An empty file whose scene renders with Cycles on the CPU, without denoising, at `resolution`."""
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
@@ -67,6 +67,14 @@ def build_scene(resolution: tuple[int, int] = (160, 120), samples: int = 8,
     scene.cycles.use_denoising = False
     scene.render.resolution_x, scene.render.resolution_y = resolution
     scene.render.resolution_percentage = 100
+    return scene
+
+
+def build_scene(resolution: tuple[int, int] = (160, 120), samples: int = 8,
+                texture_size: int = 128) -> dict[str, object]:
+    """A fresh scene: brick cube, two spheres, a ground plane, a camera and a sun. Returns the
+    interesting datablocks by role."""
+    scene = new_cycles_scene(resolution, samples)
     scene.render.use_motion_blur = False
     layer = scene.view_layers[0]
     layer.use_pass_z = True
@@ -170,6 +178,36 @@ def _progress_printer(label: str):
     return cb
 
 
+def _animate_clip(out: str, style_path: str, args: argparse.Namespace, written: list[str]) -> int:
+    """6. A short clip (demo_clip.py: moving, occluding objects) rendered with the Vector pass and
+    stylized with temporal coherence, as the add-on's 'Whole animation' does it."""
+    from . import demo_clip
+    from .worker_client import WorkerClient
+
+    t = time.monotonic()
+    scene = demo_clip.build_clip_scene((96, 72), frames=args.clip_frames, samples=8,
+                                       motion_frames=3 * args.clip_frames)
+    frames_dir = os.path.join(out, "clip_stylized")
+    os.makedirs(frames_dir, exist_ok=True)
+    options = requests.style_options(backbone="auto", weights=args.weights, steps=args.style_steps, strength=10.0,
+                                     preview_every=0)
+    client = WorkerClient(python=sys.executable, log_path=os.path.join(out, "worker_clip.log"))
+    try:
+        job = requests.prepare_animate(scene, [style_path], options, frames_dir,
+                                       animation={"temporal_weight": 200.0, "edge_guide": "both"})
+        runner.run_blocking(client, job, on_event=_progress_printer("stylize clip"))
+    except (JobError, JobCancelled) as exc:
+        print(f"[demo] clip failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.shutdown()
+    frames = job.info.get("frames_written") or []
+    print(f"[demo] rendered and stylized a {len(frames)}-frame clip with temporal coherence in "
+          f"{time.monotonic() - t:.1f}s ({job.info.get('computed', 0)} computed) -> {frames_dir}")
+    written.extend(frames)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m blender_addon.headless_demo", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output folder")
@@ -179,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     "no training; kept so existing command lines still run")
     ap.add_argument("--weights", default="", help="VGG19 weights file (default: torch hub cache, else offline)")
     ap.add_argument("--style", default="", help="style image (default: the one bundled in core/samples)")
+    ap.add_argument("--clip-frames", type=int, default=4, help="frames of the animated clip (0: skip it)")
     args = ap.parse_args(argv)
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
@@ -281,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     blend = os.path.join(out, "demo.blend")
     bpy.ops.wm.save_as_mainfile(filepath=blend, compress=True)
     print(f"[demo] saved {blend}")
+    if args.clip_frames > 0 and _animate_clip(out, style_path, args, written) != 0:
+        return 1
     for path in written:
         print(f"[demo] wrote {path}")
     print(f"[demo] done in {time.monotonic() - t0:.0f}s")

@@ -33,7 +33,7 @@ class ResultSettings:
 class Job:
     """One worker request plus what to do with its result. Scene objects are referenced by name
     so a job survives undo and file reloads while it runs."""
-    kind: str                                   # 'stylize' | 'texture_train' | 'texture_generate' | 'check_setup'
+    kind: str                                   # 'stylize' | 'texture_train' | 'texture_generate' | 'check_setup' | 'animate'
     params: dict[str, Any]
     folder: str                                 # per-job temp folder, deleted by runner.discard()
     source_name: str = ""
@@ -50,7 +50,7 @@ class Job:
     @property
     def label(self) -> str:
         what = {"stylize": "Stylize", "texture_train": "Train texture", "texture_generate": "Generate texture",
-                "check_setup": "Check setup"}.get(self.kind, self.kind)
+                "check_setup": "Check setup", "animate": "Stylize animation"}.get(self.kind, self.kind)
         return f"{what}: {self.source_name}" if self.source_name else what
 
 

@@ -17,9 +17,8 @@ from bpy.props import IntProperty, StringProperty
 
 from . import prefs
 from .job import Job, JobCancelled, JobError, ResultSettings
-from .requests import (prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
+from .requests import (prepare_animate, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
                        prepare_texture_train, style_options)
-from .results import existing_frames
 from .runner import PREVIEW_NAME, JobRunner, get_client, remove_frames, run_blocking
 
 
@@ -100,23 +99,15 @@ def _image_node(context, material: str, node: str) -> bpy.types.Node:
     return n
 
 
-def _animation_jobs(context, scene, styles, options, out_dir) -> Iterator[Job]:
-    """One job per frame (rendered when the job is prepared); the current frame is restored."""
+def _animation_job(context, scene, styles, options, out_dir) -> Job:
+    """The whole frame range as one temporally coherent job (frames rendered when it is prepared)."""
     s = _settings(context)
-    current = scene.frame_current
-    frames = range(scene.frame_start, scene.frame_end + 1, scene.frame_step)
-    taken = existing_frames([os.path.join(out_dir, f"frame_{frame:04d}.png") for frame in frames])
-    if taken:  # checked before anything renders: an animation never replaces frames
-        raise JobError(f"output folder '{out_dir}' already holds {os.path.basename(taken[0])}"
-                       f"{f' and {len(taken) - 1} more frames' if len(taken) > 1 else ''}; choose an empty "
-                       "folder or move those frames away")
-    try:
-        for frame in frames:
-            scene.frame_set(frame)
-            yield prepare_stylize_render(scene, styles, options, styles_by_object_index=s.styles_by_object_index,
-                                              frame_path=os.path.join(out_dir, f"frame_{frame:04d}.png"))
-    finally:
-        scene.frame_set(current)
+    animation = {"temporal_weight": s.temporal_weight, "edge_guide": s.edge_guide.lower(),
+                 "edge_strength": s.edge_strength, "depth_stroke_scale": s.depth_stroke_scale}
+    return prepare_animate(scene, styles, options, out_dir, animation=animation,
+                           background=s.world_style.lower().replace("_", "-"),
+                           styles_by_material_index=s.styles_by_material_index,
+                           styles_by_object_index=s.styles_by_object_index)
 
 
 def error_line(exc: BaseException) -> str:
@@ -325,7 +316,7 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
             if not out_dir:
                 raise JobError("set an output folder for the animation frames")
             os.makedirs(out_dir, exist_ok=True)
-            yield from _animation_jobs(context, scene, styles, options, out_dir)
+            yield _animation_job(context, scene, styles, options, out_dir)
         else:
             yield prepare_stylize_render(scene, styles, options, use_last_render=s.use_last_render,
                                               styles_by_object_index=s.styles_by_object_index,

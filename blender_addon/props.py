@@ -85,6 +85,21 @@ class AtelierSettings(bpy.types.PropertyGroup):
                             description="Render and stylize every frame into the output folder")
     output_dir: StringProperty(name="Frames", subtype="DIR_PATH", default="//atelier_frames/",
                                description="Folder for the stylized animation frames")
+    # animation guidance from render passes (core/animation)
+    temporal_weight: FloatProperty(name="Temporal coherence", default=200.0, min=0.0, soft_max=2000.0,
+                                   description="Hold each frame to the previous stylized frame moved by the "
+                                               "Vector pass (0: every frame on its own)")
+    edge_guide: EnumProperty(name="Keep outlines", items=[
+        ("OFF", "Off", ""), ("DEPTH", "Silhouettes (Depth)", ""), ("NORMAL", "Creases (Normal)", ""),
+        ("BOTH", "Both", "")], description="More content weight where depth or normals change sharply")
+    edge_strength: FloatProperty(name="Outline strength", default=3.0, min=0.0, soft_max=10.0)
+    depth_stroke_scale: FloatProperty(name="Larger strokes near", default=0.0, min=0.0, max=4.0,
+                                      description="Strokes up to (1 + this)× larger near the camera (0: off)")
+    styles_by_material_index: BoolProperty(name="Styles by Material Index", default=False,
+                                           description="Style k where the Material Index pass is k")
+    world_style: EnumProperty(name="World", items=[
+        ("WITH_REST", "Stylize with the rest", ""), ("KEEP", "Keep as rendered", ""),
+        ("OWN", "Own style (last style)", "")])
     # textures
     texture_model: EnumProperty(name="Model", description="The texture synthesis method", items=[
         ("patches", "Patches", "Patch synthesis: crisp and tileable, no training (default)"),

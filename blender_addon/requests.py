@@ -240,3 +240,44 @@ def style_options(*, method: str = "multiscale", backbone: str = "auto", weights
     elif strength != 1.0:
         opts["content_weight"] = 1.0 / float(strength)
     return opts
+
+
+def prepare_animate(scene: bpy.types.Scene, styles: Iterable[Any], options: dict[str, Any], out_dir: str, *,
+                    animation: Optional[dict[str, Any]] = None, background: str = "with-rest",
+                    styles_by_material_index: bool = False, styles_by_object_index: bool = False,
+                    frames: Optional[Iterable[int]] = None) -> Job:
+    """Whole animation with temporal coherence: render every frame (Vector, Depth, Normal and index
+    passes on, motion blur off, the user's settings restored) into the job folder as EXR, then one
+    `animate` request stylizes them in order into ``out_dir``/frame_NNNN.png (never over files of
+    another run; a rerun continues after the last finished frame).
+
+    animation: {"temporal_weight", "edge_guide", "edge_strength", "depth_stroke_scale"} (core's
+    defaults where missing). With several styles and ``styles_by_material_index`` (or
+    ``styles_by_object_index``), style k is used where the Material (Object) Index pass is k (k >= 1),
+    the first style elsewhere; with background 'own' the last style goes to the world."""
+    from . import clip_render
+
+    named = style_arrays(styles)
+    frame_list = list(frames) if frames is not None else list(range(scene.frame_start, scene.frame_end + 1,
+                                                                     scene.frame_step))
+    if not frame_list:
+        raise JobError("the scene's frame range is empty")
+    if background == "own" and len(named) < 2:
+        raise JobError("'World: own style' needs a second style (the last one is the world's)")
+    with _job_folder() as folder:
+        exr = clip_render.render_frames(scene, frame_list, folder)
+        paths = _save_styles(folder, named)
+        background_style = paths.pop() if background == "own" else None
+        by_index = {str(k): p for k, p in enumerate(paths) if k >= 1}
+        material_styles = by_index if styles_by_material_index and by_index else {}
+        object_styles = by_index if styles_by_object_index and not material_styles and by_index else {}
+        if material_styles or object_styles:
+            paths = paths[:1]
+        params = {"frames": exr, "style": paths, "material_styles": material_styles, "object_styles": object_styles,
+                  "background": background,
+                  "background_style": background_style, "options": dict(options),
+                  "animation": {**(animation or {}), **clip_render.view_settings(scene)},
+                  "output_dir": os.path.abspath(out_dir)}
+        job = Job("animate", params, folder, source_name=f"{scene.name} animation", style_name=named[0][0])
+        job.info["frames"] = len(exr)
+        return job

@@ -104,6 +104,9 @@ def apply_result(job: Job, event: dict[str, Any]) -> list[bpy.types.Image]:
             shutil.copyfile(ckpt, dest)
         job.info["checkpoint"] = dest
         return []
+    if job.kind == "animate":  # the worker wrote the frames into the user's output folder
+        job.info["frames_written"] = [o["path"] for o in outputs]
+        return []
     if job.frame_path:
         out = next(o for o in outputs if str(o.get("path", "")).endswith(".npy"))
         os.makedirs(os.path.dirname(job.frame_path) or ".", exist_ok=True)

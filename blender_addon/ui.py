@@ -138,6 +138,9 @@ def draw_render_source(layout, s) -> None:
     col.prop(s, "animation")
     if s.animation:
         col.prop(s, "output_dir", text="")
+        for name in ("temporal_weight", "edge_guide", "edge_strength", "depth_stroke_scale",
+                     "styles_by_material_index", "world_style"):
+            col.prop(s, name)
 
 
 # ---------------------------------------------------------------- panels

@@ -10,7 +10,7 @@ from .errors import UserError
 
 # Modules that provide `register(subparsers)`; each adds one subcommand whose handler
 # is stored as `func` and returns an exit code.
-COMMAND_MODULES = ("core.style.cli", "core.texture.cli", "core.worker", "core.batch.cli")
+COMMAND_MODULES = ("core.style.cli", "core.texture.cli", "core.animation.cli", "core.worker", "core.batch.cli")
 
 
 class _Parser(argparse.ArgumentParser):

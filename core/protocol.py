@@ -61,6 +61,7 @@ jobs. check_setup is the exception: quick and read-only, it runs at once on its 
                          "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps"}}
         (generation itself cannot be interrupted; a cancel takes effect before outputs are written)
         Loaded checkpoints (and their generators) stay cached, keyed by path, mtime and size.
+    animate           rendered EXR frames -> temporally coherent PNG frames; see core/animation/job.py
 
 Images cross as .npy files: float32 H×W×C, rows top-down, values 0..1 (display-referred sRGB for
 colour). Paths must be absolute. The worker reads only the files it is given (never with pickle)
@@ -90,7 +91,7 @@ from .errors import UserError
 PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20  # bytes in one request line
 MAX_ID = 200  # characters in a request id
-JOB_TYPES = ("check_setup", "stylize", "texture_train", "texture_generate")
+JOB_TYPES = ("check_setup", "stylize", "texture_train", "texture_generate", "animate")
 CONTROL_TYPES = ("ping", "cancel", "shutdown")
 
 MAX_SIDE = 32768  # pixels; anything larger is a mistake, not a texture
@@ -367,4 +368,10 @@ SPECS: dict[str, Callable[[dict], Any]] = {
     "stylize": StylizeRequest.from_params,
     "texture_train": TrainRequest.from_params,
     "texture_generate": GenerateRequest.from_params,
+    "animate": lambda params: _animate_request(params),
 }
+
+
+def _animate_request(params: dict) -> Any:
+    from .animation.job import AnimateRequest  # its params and notes live with the animation engine
+    return AnimateRequest.from_params(params)

@@ -180,4 +180,10 @@ HANDLERS: dict[str, Callable[[Worker, Task], dict]] = {
     "stylize": _stylize,
     "texture_train": _texture_train,
     "texture_generate": _texture_generate,
+    "animate": lambda worker, task: _animate(worker, task),
 }
+
+
+def _animate(worker: Worker, task: Task) -> dict:
+    from .animation.job import run_animate_task
+    return run_animate_task(worker, task)

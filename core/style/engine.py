@@ -55,11 +55,12 @@ class _Job:
     opts: StyleOptions
     progress: Optional[ProgressCallback]
     cancel: Optional[CancelToken]
+    guides: object = None               # core.animation.terms.FrameGuides or None
 
 
 def stylize(content: np.ndarray, style: ArrayOrList, options: Optional[StyleOptions] = None, *,
             masks: Optional[Sequence[np.ndarray]] = None, progress: Optional[ProgressCallback] = None,
-            cancel: Optional[CancelToken] = None) -> StyleResult:
+            cancel: Optional[CancelToken] = None, guides=None) -> StyleResult:
     """Neural style transfer.
 
     content: float32 H×W×3 or H×W×4 (or H×W×1), 0..1, display-referred sRGB.
@@ -69,13 +70,15 @@ def stylize(content: np.ndarray, style: ArrayOrList, options: Optional[StyleOpti
     progress: called after every step with Progress(step, total, losses, stage, preview); preview is a
         small H×W×3 image, sent every `options.preview_every` steps and at the end of each scale.
     cancel: CancelToken, checked before every step; raises core.errors.Cancelled within one step.
+    guides: optional core.animation.terms.FrameGuides (render-pass guidance at the content's size): a
+        start image, a temporal term and a per-pixel content weight.
 
     Returns StyleResult(image at the content's size, alpha passed through unchanged, final losses,
     device and backbone actually used, steps, seconds, notes)."""
     opts = (options or StyleOptions()).validate()
     content = check_image(content, "content")
     styles = check_styles(style)
-    job = _Job(content, styles, check_masks(masks, len(styles), content.shape[:2]), opts, progress, cancel)
+    job = _Job(content, styles, check_masks(masks, len(styles), content.shape[:2]), opts, progress, cancel, guides)
     return _METHODS[opts.method](job)
 
 
@@ -206,11 +209,14 @@ def _optimise(job: _Job) -> StyleResult:
         grams = _style_grams_at(net, strides, style_t_full, (sh, sw), opts, tile, budget, bpp, precision.autocast,
                                 notes)
         masks_t = None if mask_t_full is None else resize(mask_t_full, (sh, sw), opts.tileable).clamp(0, 1)
+        scaled = job.guides.at((sh, sw), device, opts.tileable) if job.guides is not None else None
         objective = build_objective(net, content_t, grams, masks_t, opts, tile, rng, precision.autocast, cancel,
-                                    loss_scale=float(sh * sw) if precision.needs_loss_scale else 1.0)
+                                    loss_scale=float(sh * sw) if precision.needs_loss_scale else 1.0, guides=scaled)
 
         if x is None:
-            if opts.init == "noise":
+            if scaled is not None and scaled.init is not None:
+                x = scaled.init.clamp(0, 1)
+            elif opts.init == "noise":
                 g = torch.Generator().manual_seed(opts.seed)
                 x = torch.rand(content_t.shape, generator=g).to(device)
             else:

@@ -177,11 +177,12 @@ def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor,
 def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence[Grams],
                     masks: Optional[torch.Tensor], opts: StyleOptions, tile: Optional[int] = None,
                     rng: Optional[np.random.Generator] = None, autocast: Autocast = contextlib.nullcontext,
-                    cancel: Optional[CancelToken] = None, loss_scale: float = 1.0) -> Objective:
+                    cancel: Optional[CancelToken] = None, loss_scale: float = 1.0, guides=None) -> Objective:
     """The objective of one scale: α·Σ content + β·Σ style + λ·TV, as `opts` asks.
 
     content: 1×3×H×W; style_grams: one {layer: Gram} per style; masks: S×1×H×W soft masks (one per
-    style) or None (several styles are then blended into one target)."""
+    style) or None (several styles are then blended into one target). guides: render-pass guidance at
+    this scale (core.animation.terms.ScaledGuides): per-pixel content weight and a temporal term."""
     strides = layer_strides(net, content.device)
     wrap = opts.tileable
     hw = tuple(content.shape[-2:])
@@ -192,7 +193,8 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
     targets = _content_targets(net, strides, content, tile, wrap, autocast, edge)
 
     content_layers = tuple(net.content_layers)
-    content_term = Sum([Scale(LayerApply(ContentLoss(targets[k]), k, strides[k]), 1.0 / max(1, len(content_layers)))
+    content_loss = guides.content_loss if guides is not None else ContentLoss
+    content_term = Sum([Scale(LayerApply(content_loss(targets[k]), k, strides[k]), 1.0 / max(1, len(content_layers)))
                         for k in content_layers])
 
     decay = opts.resolved("style_layer_weights") == "decay" and hasattr(net, "style_layers_decay")
@@ -213,6 +215,8 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
         "style": (float(opts.resolved("style_weight")), style_term),
         "tv": (float(opts.resolved("tv_weight")), TVLoss(wrap)),
     }
+    if guides is not None and guides.temporal is not None:
+        parts["temporal"] = (1.0, guides.temporal)  # γ is inside its per-pixel weight
     return Objective(net, parts, hw, wrap, tile, rng or np.random.default_rng(opts.seed), autocast, cancel,
                      edge, loss_scale)
 

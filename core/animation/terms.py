@@ -1,0 +1,89 @@
+"""The per-pixel guides a frame brings to the style objective, and the loss terms they add to it
+(core/style/terms.py's Term API): the temporal term of Ruder et al. 2016 and a content loss weighted
+per pixel by the depth/normal edge map."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..style.terms import ContentLoss, Term
+
+
+@dataclass
+class FrameGuides:
+    """Per-pixel guides at the content's size (all optional).
+
+    init: H×W×3 start image (the warped previous stylized frame).
+    temporal_target: H×W×3 image the output should stay close to where `temporal_weight` > 0.
+    temporal_weight: H×W, γ × reliability mask (0 at disocclusions and motion boundaries).
+    content_weight: H×W per-pixel weight of the content loss (1 = unguided)."""
+
+    init: Optional[np.ndarray] = None
+    temporal_target: Optional[np.ndarray] = None
+    temporal_weight: Optional[np.ndarray] = None
+    content_weight: Optional[np.ndarray] = None
+
+    def at(self, size: tuple[int, int], device: torch.device, wrap: bool = False) -> "ScaledGuides":
+        """The guides as 1×C×h×w tensors at one working scale."""
+        from ..style.resample import resize
+
+        def tensor(arr: Optional[np.ndarray]) -> Optional[torch.Tensor]:
+            if arr is None:
+                return None
+            a = np.asarray(arr, np.float32)
+            a = a[..., None] if a.ndim == 2 else a[..., :3]
+            t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(device)
+            return t if tuple(t.shape[-2:]) == tuple(size) else resize(t, size, wrap)
+
+        temporal = None
+        if self.temporal_target is not None and self.temporal_weight is not None:
+            temporal = TemporalLoss(tensor(self.temporal_target), tensor(self.temporal_weight).clamp_min(0))
+        return ScaledGuides(init=tensor(self.init), temporal=temporal, content_weight=tensor(self.content_weight))
+
+
+class TemporalLoss(Term):
+    """Σ c·(x − ω)² / D over pixels and channels (Ruder et al. eq. 3): c = γ·reliability, ω = the
+    warped previous output. Reads the image itself, so a tiled objective evaluates it whole."""
+
+    reads_image = True
+
+    def __init__(self, target: torch.Tensor, weight: torch.Tensor) -> None:
+        self.target, self.weight = target, weight
+
+    def stats(self, feats, window):
+        x = feats["input"]
+        return (self.weight * (x - self.target) ** 2).sum() / x.numel()
+
+    def value(self, stats):
+        return stats
+
+
+class WeightedContentLoss(ContentLoss):
+    """ContentLoss with a per-pixel weight (1×1×H×W at the image's size, averaged down to each layer)."""
+
+    def __init__(self, target: torch.Tensor, weight: torch.Tensor) -> None:
+        super().__init__(target)
+        self.weight = F.adaptive_avg_pool2d(weight, tuple(target.shape[-2:]))
+
+    def stats(self, f, window, stride):
+        diff = (f.float() - window.of_whole(self.target, stride).float()) ** 2
+        return (diff * window.of_whole(self.weight, stride)).sum()
+
+
+@dataclass
+class ScaledGuides:
+    """FrameGuides at one working scale, as the objective and the schedule use them."""
+
+    init: Optional[torch.Tensor]
+    temporal: Optional[TemporalLoss]
+    content_weight: Optional[torch.Tensor]
+
+    def content_loss(self, target: torch.Tensor) -> ContentLoss:
+        """The content loss of one layer: weighted per pixel when there is a weight map."""
+        if self.content_weight is None:
+            return ContentLoss(target)
+        return WeightedContentLoss(target, self.content_weight)
