@@ -30,11 +30,15 @@ def _stripes(n: int = 48) -> np.ndarray:
 def test_steps_mean_steps_per_scale():
     """`steps` is each scale's budget (the coarsest gets twice as many), not a total to share out."""
     seen: list = []
-    res = stylize(_content(96), _stripes(), StyleOptions(backbone="offline", steps=4, preview_every=0),
+    res = stylize(_content(192), _stripes(), StyleOptions(backbone="offline", steps=4, preview_every=0),
                   progress=seen.append)
     stages = list(dict.fromkeys(p.stage for p in seen))
     per_stage = [sum(1 for p in seen if p.stage == s) for s in stages]
     assert len(stages) == 2 and per_stage == [8, 4] and res.steps == 12 and seen[-1].total == 12
+    assert stages[0].endswith("136×136")  # the coarsest scale is >= 128 px (STYLE_RECIPE.md)
+    at_128: list = []
+    stylize(_content(128), _stripes(), StyleOptions(backbone="offline", steps=4), progress=at_128.append)
+    assert {p.stage for p in at_128} == {"scale 1/1 128×128"}  # up to 181 px: one scale, no 64 px start
     one = stylize(_content(96), _stripes(), StyleOptions(backbone="offline", method="gatys", steps=4))
     assert one.steps == 4
 

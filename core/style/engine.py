@@ -27,7 +27,10 @@ from .precision import choose_precision
 from .resample import fit_long_edge, resize
 from .tiles import bytes_per_pixel, layer_strides, tile_size_for
 
-MIN_COARSE_EDGE = 64   # coarsest scale of the multi-scale method (long edge, px)
+# Coarsest scale of the multi-scale method (long edge, px). 128 as crowsonkb: on the real VGG-19, a
+# 64 px start scored worse at 128 px (render×swirls 3.11/0.63 vs one 128 px scale 2.84/0.61, learned
+# style distance / edge correlation; benchmarks/STYLE_RECIPE.md), so images up to 181 px get one scale.
+MIN_COARSE_EDGE = 128
 SCALE_STEP = math.sqrt(2.0)
 PREVIEW_EDGE = 256
 
@@ -223,9 +226,10 @@ def _optimise(job: _Job) -> StyleResult:
                 x = content_t.clone()
         else:
             x = resize(x, (sh, sw), opts.tileable).clamp(0, 1)
-        # The average's time constant 1/(1-decay) is capped at a third of the scale's steps, so a short
-        # run is not dominated by its start (K: 0.99 over 500 steps, a fifth; 300 steps keep 0.99).
-        decay = min(average, max(0.0, 1.0 - 3.0 / n_steps)) if average > 0 else 0.0
+        # The average's time constant 1/(1-decay) is capped at half the scale's steps, so a very short
+        # run is not dominated by its start; 200 steps keep the recipe's 0.99 (a third capped it at
+        # 0.985; benchmarks/STYLE_RECIPE.md measured 0.99 at 200 steps; K: 0.99 over 500 steps).
+        decay = min(average, max(0.0, 1.0 - 2.0 / n_steps)) if average > 0 else 0.0
         run = ScaleRun(objective, x, optimizer_name, lr, decay, carried)
         for k in range(n_steps):
             if cancel is not None:

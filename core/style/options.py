@@ -41,8 +41,9 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
         style_layer_weights="decay",  # relu1_1..relu5_1 as 256:64:16:4:1, normalised [K]; G: equal
         padding="replicate",         # first convolution, non-tileable jobs [K]; G/VGG: zeros
         pooling="max",               # [G, K]
-        average=0.99,                # iterate EMA decay, the output is the average [K]; G: none. Capped so its
-                                     # time constant is at most a third of a scale's steps (ours)
+        average=0.99,                # iterate EMA decay, the output is the average [K, M: recipe H]; G: none.
+                                     # Capped so its time constant is at most half a scale's steps: 200
+                                     # steps keep the recipe's 0.99 (STYLE_RECIPE.md, config H)
     ),
     # Feed-forward (core/fast): no optimisation; style strength is `strength`, steps/weights do not apply.
     "fast": dict(strength=1.0),
