@@ -78,8 +78,9 @@ def _restore_later() -> None:
 
 def unregister() -> None:
     if not missing_requirement():
-        from . import runner
+        from . import live_preview, runner
 
+        live_preview.stop()
         runner.shutdown_client()
     bpy.types.TOPBAR_MT_render.remove(ui.draw_render_menu)
     props.unregister_runtime_props()

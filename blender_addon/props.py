@@ -10,19 +10,32 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        PointerProperty, StringProperty)
 
 
+def _changed(self, context) -> None:
+    """Update callback of the settings the live preview shows."""
+    from . import live_preview
+
+    live_preview.settings_changed()
+
+
+def _live_toggled(self, context) -> None:
+    from . import live_preview
+
+    live_preview.toggled(self, context)
+
+
 class AtelierStyleItem(bpy.types.PropertyGroup):
-    image: PointerProperty(type=bpy.types.Image, name="Style",
+    image: PointerProperty(type=bpy.types.Image, name="Style", update=_changed,
                            description="Style for the objects whose Pass Index matches this row")
 
 
 class AtelierSettings(bpy.types.PropertyGroup):
     # style
-    style_source: EnumProperty(name="Style from", description="Where the style image comes from",
+    style_source: EnumProperty(name="Style from", update=_changed, description="Where the style image comes from",
                                items=[("IMAGE", "Image", "An image already in this .blend file"),
                                       ("FILE", "File", "An image file on disk")])
-    style_image: PointerProperty(type=bpy.types.Image, name="Style",
+    style_image: PointerProperty(type=bpy.types.Image, name="Style", update=_changed,
                                  description="The style image: its colours and strokes are painted onto the content")
-    style_file: StringProperty(name="Style", subtype="FILE_PATH",
+    style_file: StringProperty(name="Style", subtype="FILE_PATH", update=_changed,
                                description="The style image file: its colours and strokes are painted onto the content")
     extra_styles: CollectionProperty(type=AtelierStyleItem)
     styles_by_object_index: BoolProperty(
@@ -30,12 +43,12 @@ class AtelierSettings(bpy.types.PropertyGroup):
         description="Give objects their own style: the main style paints Pass Index 0, the next rows "
                     "Pass Index 1, 2, ... (Object Properties › Relations). Needs the Object Index pass")
     # engine options
-    method: EnumProperty(name="Method", description="How the image is optimised",
+    method: EnumProperty(name="Method", update=_changed, description="How the image is optimised",
                          items=[("multiscale", "Multi-scale", "Coarse-to-fine with L-BFGS (default)"),
                                 ("gatys", "Gatys", "The classic baseline: single scale, Adam"),
                                 ("fast", "Fast", "A pretrained network: about a second, for trying styles "
                                                  "before a slow final run")])
-    fast_strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+    fast_strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR", update=_changed,
                                  description="Fast method: 0 keeps the image's own style, 1 takes the style's")
     backbone: EnumProperty(name="Network", description="The network that measures style and content", items=[
         ("auto", "Auto network", "VGG19 when its weights are on disk, else the offline network"),
@@ -51,11 +64,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
                                   "The result always has the source's size")
     steps: IntProperty(name="Steps", default=0, min=0, soft_max=2000,
                        description="Optimisation steps (0: the method's default)")
-    preserve_color: EnumProperty(name="Colour", description="Whose colours the result keeps", items=[
+    preserve_color: EnumProperty(name="Colour", update=_changed, description="Whose colours the result keeps", items=[
         ("NONE", "Style colours", "The result takes the style's colours"),
         ("LUMINANCE", "Keep colours", "Keep the content's colours; transfer brightness only (luminance)"),
         ("HISTOGRAM", "Match colours", "Recolour the style to the content's colour histogram first")])
-    tileable: BoolProperty(name="Tileable", default=False,
+    tileable: BoolProperty(name="Tileable", default=False, update=_changed,
                            description="Wrap around the edges: a tileable texture stays tileable")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed; another seed, another result")
     # results
@@ -110,9 +123,14 @@ def register_runtime_props() -> None:
     wm.atelier_progress = FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
     wm.atelier_status = StringProperty(default="", options={"SKIP_SAVE"})
     wm.atelier_setup_report = StringProperty(default="", options={"SKIP_SAVE"})
+    wm.atelier_live_preview = BoolProperty(
+        name="Live preview", default=False, options={"SKIP_SAVE"}, update=_live_toggled,
+        description="While you change style or strength, stylize a small copy of the shown image with the "
+                    "Fast method into the 'Atelier Preview (live)' image (pick it in the image list to look)")
 
 
 def unregister_runtime_props() -> None:
-    for name in ("atelier_running", "atelier_progress", "atelier_status", "atelier_setup_report"):
+    for name in ("atelier_running", "atelier_progress", "atelier_status", "atelier_setup_report",
+                 "atelier_live_preview"):
         if hasattr(bpy.types.WindowManager, name):
             delattr(bpy.types.WindowManager, name)

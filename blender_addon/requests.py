@@ -91,11 +91,16 @@ def _stylize_params(folder: str, content: np.ndarray, style_paths: list[str], ma
 
 def prepare_stylize_image(image: bpy.types.Image, styles: Iterable[Any], options: dict[str, Any], *,
                           node: Optional[bpy.types.Node] = None,
-                          result: Optional[ResultSettings] = None) -> Job:
+                          result: Optional[ResultSettings] = None, max_edge: int = 0) -> Job:
     """Stylize an image datablock (Image Editor), or the image of an Image Texture node
-    (Shader Editor: the result is linked into that node)."""
+    (Shader Editor: the result is linked into that node). ``max_edge`` shrinks the content first
+    (live preview), so the result has that smaller size."""
     with _job_folder() as folder:
         content, _ = _source_array(image)
+        h, w = content.shape[:2]
+        if max_edge and max(h, w) > max_edge:
+            scale = max_edge / max(h, w)
+            content = pixels.resize_rgba(content, max(1, round(w * scale)), max(1, round(h * scale)))
         named = style_arrays(styles)
         params = _stylize_params(folder, content, _save_styles(folder, named), None, options)
         return Job("stylize", params, folder, source_name=image.name, style_name=named[0][0],

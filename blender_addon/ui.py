@@ -96,6 +96,16 @@ def draw_run(layout, operator: str, *, enabled: bool, icon: str, text: str = "")
         row.operator(operator, icon=icon)
 
 
+def draw_live_preview(layout, context) -> None:
+    """Image Editor only: the Live preview toggle and, while on, what it is doing."""
+    layout.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
+    from . import live_preview
+
+    live = live_preview.current()  # None while the toggle is off
+    if live is not None and live.message:
+        layout.label(text=live.message, icon="INFO")
+
+
 def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) -> None:
     """Texture synthesis: train on the shown image/node (needs one), or generate from a model file
     (needs only the file)."""
@@ -158,6 +168,8 @@ class _AtelierSidebar:
         draw_engine(layout, s)
         draw_results(layout, s)
         draw_run(layout, self.stylize_operator, enabled=has_source and not busy, icon="BRUSH_DATA")
+        if not self.into_node:
+            draw_live_preview(layout, context)
         draw_texture(layout, s, has_source=has_source, busy=busy, into_node=self.into_node)
 
 

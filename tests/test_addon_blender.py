@@ -498,3 +498,72 @@ def test_fast_method_stylizes_render_with_object_index_masks(addon, demo, client
     images = addon.runner.run_blocking(client, job, timeout=240)
     assert len(images) == 1 and tuple(images[0].size) == (scene.render.resolution_x, scene.render.resolution_y)
     assert job.info.get("backbone") == "magenta"
+
+
+def _gradient(w: int, h: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.dstack([x / w, y / h, 0.5 * np.ones_like(x), np.ones_like(x)]).astype(np.float32)
+
+
+def _tick_until(live, state: str, timeout: float = 120.0) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    got = live.tick()
+    while got != state and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = live.tick()
+    return got
+
+
+def test_live_preview_debounces_into_one_fast_job_and_never_touches_the_image(addon, client):
+    """Live preview through real bpy and a real worker: two quick changes give one fast job, whose
+    small result lands in the one 'Atelier Preview (live)' image; a change while it runs cancels
+    it; the user's image stays byte-identical; turning the toggle off stops the timer."""
+    import importlib
+    import time
+
+    live_preview = importlib.import_module(f"{MODULE}.live_preview")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    photo = addon.pixels.write_new_image("Photo", _gradient(320, 160), kind="color")
+    before = np.empty(len(photo.pixels), dtype=np.float32)
+    photo.pixels.foreach_get(before)
+    s = bpy.context.scene.atelier
+    s.style_source, s.style_image = "IMAGE", addon.pixels.write_new_image("Stripes", _stripes(40), kind="color")
+    s.method = "multiscale"  # the preview is always fast; the final method stays the user's choice
+    live = live_preview.start("Photo")
+    assert bpy.app.timers.is_registered(live_preview._timer)
+    live.debounce = 0.3
+    s.fast_strength = 0.7
+    s.fast_strength = 0.5
+    assert live.tick() == "waiting" and live.jobs_sent == 0      # still debouncing
+    time.sleep(0.35)
+    assert live.tick() == "running"
+    job_folder = live.job.folder
+    assert live.job.params["options"]["method"] == "fast" and live.job.params["options"]["strength"] == 0.5
+    assert _tick_until(live, "idle") == "idle", live.message
+    assert live.jobs_sent == 1 and live.previews_shown == 1 and not live.message, live.message
+    image = bpy.data.images[live_preview.LIVE_PREVIEW_NAME]
+    assert tuple(image.size) == (live_preview.LIVE_PREVIEW_EDGE, 128)  # the small working copy
+    shown = np.empty(len(image.pixels), dtype=np.float32)
+    image.pixels.foreach_get(shown)
+    shown = shown.reshape(128, 256, 4)
+    small = addon.pixels.resize_rgba(_gradient(320, 160), 256, 128)[::-1]
+    assert np.abs(shown[..., :3] - small[..., :3]).mean() > 0.05 and shown[..., :3].std() > 0.02  # stylized
+    assert not os.path.exists(job_folder)
+    # a change while a preview runs cancels it; only the newest settings' preview is shown
+    s.fast_strength = 0.9
+    time.sleep(0.35)
+    assert live.tick() == "running"
+    stale_folder = live.job.folder
+    s.style_source = "IMAGE"  # any watched setting
+    assert live.stale
+    assert _tick_until(live, "idle") == "idle", live.message
+    assert live.jobs_sent == 3 and live.previews_shown == 2 and not os.path.exists(stale_folder)
+    assert len([im for im in bpy.data.images if im.name.startswith(live_preview.LIVE_PREVIEW_NAME)]) == 1
+    after = np.empty(len(photo.pixels), dtype=np.float32)
+    photo.pixels.foreach_get(after)
+    assert after.tobytes() == before.tobytes() and tuple(photo.size) == (320, 160)
+    wm = bpy.context.window_manager
+    wm.atelier_live_preview = False
+    assert not bpy.app.timers.is_registered(live_preview._timer) and live_preview.current() is None

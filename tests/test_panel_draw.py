@@ -319,3 +319,28 @@ def test_every_method_draws_with_short_labels(addon, scene):
             assert not long, f"{method}: texts too long for the sidebar: {long}"
     finally:
         s.method = saved
+
+
+def test_live_preview_toggle_only_in_the_image_editor(addon, scene):
+    """The Image Editor panel has the Live preview toggle (a window-manager setting) and, while the
+    preview runs, its one-line status; the Shader Editor panel has no toggle."""
+    from blender_addon import live_preview, ui
+
+    wm = bpy.context.window_manager
+    image = _image()
+    try:
+        items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
+        toggle = find(items, "prop", "atelier_live_preview")
+        assert toggle and toggle[0].text == "Live preview" and toggle[0].type == "BOOLEAN"
+        live = live_preview.start(image.name)
+        # (started directly: the toggle's callback looks for an Image Editor, and there is none here)
+        live.message = "choose a style image in the Atelier panel"
+        items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
+        assert find(items, "label", text=live.message)
+        node_items = draw(ui.ATELIER_PT_shader_editor, _context(scene, space_data=SimpleNamespace(
+            tree_type="ShaderNodeTree")))
+        assert not find(node_items, "prop", "atelier_live_preview")
+    finally:
+        wm.atelier_live_preview = False
+        assert live_preview.current() is None and not bpy.app.timers.is_registered(live_preview._timer)
+        bpy.data.images.remove(image)

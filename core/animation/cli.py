@@ -10,8 +10,7 @@ from pathlib import Path
 from ..errors import Cancelled, UserError
 from ..imageio import read_image
 from ..progress import TerminalBar
-from ..style.cli import _FLAGS, _options
-from ..style.options import BACKBONES, METHODS, PRESERVE_COLOR
+from ..style.cli import _FLAGS, _options, add_engine_arguments
 from .display import DEFAULT_DISPLAY, DEFAULT_VIEW, DisplaySettings
 from .regions import BACKGROUND_MODES, RegionSpec
 from .sequence import DEFAULT_TEMPORAL_WEIGHT, EDGE_GUIDES, AnimationOptions, FrameInput, stylize_frames
@@ -51,20 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--background-style", metavar="IMAGE", help="style of the world with --background own")
     # The single-image stylize options that make sense per frame.
     p.add_argument("--size", type=int, metavar="N", help="working long edge (frames are written at their size)")
-    p.add_argument("--steps", type=int, metavar="N", help="optimisation steps per frame")
-    p.add_argument("--weights", metavar="FILE", help="torchvision-format VGG19 state dict")
-    p.add_argument("--backbone", choices=BACKBONES, default="auto")
-    p.add_argument("--method", choices=METHODS, default="multiscale")
-    p.add_argument("--optimizer", choices=("adam", "lbfgs"))
-    p.add_argument("--tileable", action="store_true", help="wrap-around (for tileable renders)")
-    p.add_argument("--preserve-color", choices=PRESERVE_COLOR)
-    p.add_argument("--style-weight", type=float, metavar="X")
-    p.add_argument("--content-weight", type=float, metavar="X", default=1.0)
-    p.add_argument("--tv-weight", type=float, metavar="X")
-    p.add_argument("--style-scale", type=float, metavar="X", default=1.0)
-    p.add_argument("--seed", type=int, default=0, metavar="N")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--max-memory", type=float, metavar="GB", help="memory budget; larger frames run in tiles")
+    add_engine_arguments(p)  # steps, weights, method, weights of the terms... as for one image
     p.set_defaults(func=run_animate)
 
 

@@ -23,6 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s); several are blended")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output image (.png, .jpg, .tif)")
     p.add_argument("--size", type=int, metavar="N", help="long edge of the output in pixels (default: content size)")
+    add_engine_arguments(p)
+    p.add_argument("--bits", type=int, choices=(8, 16), help="output bit depth (default: 16 for .tif, else 8)")
+    p.add_argument("--max-megapixels", type=float, metavar="MP", default=MAX_MEGAPIXELS,
+                   help=f"refuse input images larger than this (default {MAX_MEGAPIXELS:g})")
+    p.set_defaults(func=run_stylize)
+
+    w = subparsers.add_parser("weights", help="check for (or download) the VGG19 weights",
+                              description="Print one JSON line saying whether VGG19 weights were found.")
+    w.add_argument("--download", action="store_true", help="download them into the torch hub cache if missing")
+    w.add_argument("--weights", metavar="FILE", help="check this VGG19 state dict instead")
+    w.set_defaults(func=run_weights)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """The engine's options, shared by `stylize` and `animate` (both build StyleOptions with _options)."""
     p.add_argument("--steps", type=int, metavar="N",
                    help="optimisation steps per scale (the coarsest gets twice as many; default 200)")
     p.add_argument("--weights", metavar="FILE",
@@ -44,20 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--max-memory", type=float, metavar="GB", help="memory budget; larger jobs run in tiles")
-    p.add_argument("--bits", type=int, choices=(8, 16), help="output bit depth (default: 16 for .tif, else 8)")
     p.add_argument("--pooling", choices=POOLINGS, help="VGG pooling (default max)")
     p.add_argument("--padding", choices=PADDINGS, help="first convolution's padding, non-tileable (default replicate)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 on GPUs that support it, fp16 with loss scaling on other GPUs, fp32 on CPU")
-    p.add_argument("--max-megapixels", type=float, metavar="MP", default=MAX_MEGAPIXELS,
-                   help=f"refuse input images larger than this (default {MAX_MEGAPIXELS:g})")
-    p.set_defaults(func=run_stylize)
-
-    w = subparsers.add_parser("weights", help="check for (or download) the VGG19 weights",
-                              description="Print one JSON line saying whether VGG19 weights were found.")
-    w.add_argument("--download", action="store_true", help="download them into the torch hub cache if missing")
-    w.add_argument("--weights", metavar="FILE", help="check this VGG19 state dict instead")
-    w.set_defaults(func=run_weights)
 
 
 def _fit(img: np.ndarray, size: int | None, wrap: bool = False) -> np.ndarray:
