@@ -44,7 +44,8 @@ BASE = [
     "OpenEXR==3.5.3",       # reads Blender's multilayer EXR renders (core/animation/frames.py)
     "opencolorio==2.6.0",   # scene-linear -> display colour with Blender's own config (core/animation/display.py)
 ]
-DEV = ["pytest>=8", "bpy==5.0.1"]  # real Blender as a module, for tests and the headless demo
+DEV = ["pytest>=8", "bpy==5.0.1",  # real Blender as a module, for tests and the headless demo
+       "scikit-image==0.26.0"]  # histogram matching and photos (skimage.data) of the style-metric tests
 # Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
 EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
@@ -229,7 +230,9 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
 
 def ensure_extras(py: Path, names: list[str]) -> None:
     for name in names:
-        if subprocess.run([str(py), "-c", f"import {name}"], capture_output=True, cwd=tempfile.gettempdir()).returncode:
+        # -I: the current folder is not on sys.path (Ray leaves a /tmp/ray folder that would "import")
+        if subprocess.run([str(py), "-I", "-c", f"import {name}"], capture_output=True,
+                          cwd=tempfile.gettempdir()).returncode:
             say(f"installing the '{name}' extra")
             pip(["install", *EXTRAS[name]])
 
