@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import style_pairs, style_peers  # noqa: E402
-from benchmarks.style_metrics import edge_correlation, learned_distance, magenta_file, to_uint8  # noqa: E402
+from benchmarks.style_metrics import edge_correlation, learned_distance, magenta_file  # noqa: E402
 from core.fast import FastOptions, magenta, stylize_fast  # noqa: E402
 from core.imageio import write_image  # noqa: E402
 

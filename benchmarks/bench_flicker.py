@@ -20,7 +20,6 @@ Targets: flicker ≤ 0.5× per-frame with style loss ≤ 1.1× per-frame.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

@@ -91,7 +91,8 @@ def read_exr_passes(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]
 
 def read_exr_frame(path: str | os.PathLike, view_layer: Optional[str] = None) -> Frame:
     """A Blender multilayer EXR render: Combined (scene-linear) plus whichever of Vector, Depth, Normal,
-    Object Index and Material Index it holds, from `view_layer` (default: the first with Combined)."""
+    Object Index and Material Index it holds, from `view_layer` (default: the layer with Combined and the
+    most passes)."""
     layers = read_exr_passes(path)
     if view_layer is None:
         # With a compositor in the scene the file also holds its output as a layer of its own, with Combined

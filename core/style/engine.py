@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..device import pick_device, seed_everything
-from ..errors import CancelToken, UserError
+from ..errors import CancelToken
 from ..progress import Progress, ProgressCallback
 from . import color
 from .inputs import ArrayOrList, check_image, check_masks, check_styles, rgb, to_numpy, to_tensor
