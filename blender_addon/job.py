@@ -76,3 +76,8 @@ def resolve_node(ref: tuple[str, str, str]) -> bpy.types.Node:
     if node is None:
         raise JobError(f"the node '{name}' in '{owner}' no longer exists")
     return node
+
+
+def texture_label(model: str, seed: int) -> str:
+    """The name part of a generated texture: "GAN" only for the GAN models' results, else "Texture"."""
+    return f"{'GAN' if model in ('psgan', 'dcgan') else 'Texture'} {seed}"

@@ -14,7 +14,7 @@ import numpy as np
 import bpy
 
 from . import job_files, passes, pixels
-from .job import Job, JobError, ResultSettings, node_ref
+from .job import Job, JobError, ResultSettings, node_ref, texture_label
 
 
 def new_job_folder() -> str:
@@ -185,7 +185,7 @@ def prepare_texture_generate(checkpoint: str, width: int, height: int, *, seed: 
     params = {"checkpoint": checkpoint, "width": int(width), "height": int(height), "seed": int(seed),
               "tileable": bool(tileable), "output_dir": out_dir, "job_dir": folder}
     name = source_name or os.path.splitext(os.path.basename(checkpoint))[0]
-    return Job("texture_generate", params, folder, source_name=name, style_name=f"GAN {seed}",
+    return Job("texture_generate", params, folder, source_name=name, style_name=texture_label("", seed),
                node_ref=node_reference or (node_ref(node) if node is not None else None),
                result=result or ResultSettings())
 

@@ -322,7 +322,7 @@ def test_texture_train_then_generate_into_node(addon, demo, client):
     assert len(images) == 1
     new = images[0]
     assert tuple(new.size) == (48, 40) and new.colorspace_settings.name == "sRGB"
-    assert new["atelier_checkpoint"] == ckpt
+    assert new["atelier_checkpoint"] == ckpt and "GAN 3" in new.name  # a GAN's result says so
     assert node.image == new and original.use_fake_user
     assert _digest(original) == before["pixels"][original.name]
     arr = addon.pixels.image_array(new)[:, :, :3]
@@ -331,6 +331,12 @@ def test_texture_train_then_generate_into_node(addon, demo, client):
     job = addon.requests.prepare_texture_generate(ckpt, 48, 40, seed=3, source_name="Bricks")
     again = addon.runner.run_blocking(client, job, timeout=240)[0]
     assert again != new and np.allclose(addon.pixels.image_array(again), addon.pixels.image_array(new), atol=1 / 255)
+    os.remove(ckpt)
+    # the default (patch synthesis, no training) is not a GAN: its results are called "Texture"
+    job = addon.requests.prepare_texture_train(original, {"device": "cpu"}, ckpt,
+                                               generate={"width": 32, "height": 32, "seed": 2, "tileable": True})
+    patch_result = addon.runner.run_blocking(client, job, timeout=240)[0]
+    assert "Texture 2" in patch_result.name and "GAN" not in patch_result.name
     os.remove(ckpt)
 
 
