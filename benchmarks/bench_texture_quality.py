@@ -213,7 +213,7 @@ def statistics(outs: list[np.ndarray], ex: np.ndarray) -> dict:
 
 
 # ---- contact sheet ---------------------------------------------------------------------------------------
-def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exemplars: dict, cell: int = 144):
+def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exemplars: dict, cell: int = 128):
     """One row per exemplar: exemplar (1×), then each method's seeds 0 and 1 (top-left cell² crops, 1×)."""
     gap = 4
     blocks = []
@@ -230,7 +230,7 @@ def contact_sheet(path: Path, rows: dict[str, dict[str, list[np.ndarray]]], exem
     blocks = [np.pad(b, ((0, gap), (0, width - b.shape[1]), (0, 0)), constant_values=1.0) for b in blocks]
     sheet = (np.clip(np.concatenate(blocks, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(path, quality=82)
+    Image.fromarray(sheet).save(path, quality=72)
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Neural Atelier core: neural style transfer and GAN texture synthesis.
+"""Neural Atelier core: neural style transfer and example-based texture synthesis.
 
 This package never imports bpy. Blender reaches it only through `python -m core worker`.
 """

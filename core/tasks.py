@@ -147,8 +147,8 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
     task.token.check()
     check_output(spec.output_dir / ".atelier-probe.npy", spec.width * spec.height * ckpt.channels * 4,
                  "params.output_dir")  # before compute
-    check_memory(spec.width * spec.height * (ckpt.channels * 16 + 8), f"params.width×height {spec.width}×{spec.height}",
-                 "ask for a smaller size")
+    check_memory(texture.generation_memory(ckpt, spec.width, spec.height, spec.tileable),
+                 f"params.width×height {spec.width}×{spec.height}", "ask for a smaller size (a tileable texture can be repeated)")
     maps = texture.generate_maps(ckpt, spec.width, spec.height, seed=spec.seed, tileable=spec.tileable,
                                  device=spec.device, check=task.token.check)  # patch synthesis: cancellable
     task.token.check()

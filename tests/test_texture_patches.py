@@ -126,3 +126,33 @@ def test_worker_trains_and_generates_the_default(tmp_path):
         assert img.shape == (48, 64, 3) and seam_ratio(img) < 1.6  # one small tile: a noisy ratio
     finally:
         client.shutdown(timeout=15)
+
+
+def test_quilted_layout_keeps_whole_blocks_and_tiles():
+    """The seed's layout alone (no refinement): exemplar blocks joined on cuts, wrapping around the torus."""
+    from core.texture.maps import MapInfo
+    from core.texture.patches import PatchSettings, synthesize
+
+    ex = stones(48, seed=4)
+    ids = (np.arange(48 * 48, dtype=np.float32) / (48 * 48)).reshape(48, 48, 1)
+    stack = torch.from_numpy(np.concatenate([ex, ids], 2).transpose(2, 0, 1).copy())
+    maps = [MapInfo("albedo", "color", 3), MapInfo("mask", "data", 1)]
+    out = synthesize(stack, maps, 64, 64, seed=1, settings=PatchSettings(refine_levels=0))
+    src = np.rint(out[..., 3] * 48 * 48).astype(int)
+    right = src[:, 1:] == src[:, :-1] + 1  # the right neighbour is the next exemplar pixel: inside a block
+    assert right.mean() > 0.8
+    wrapped = src[:, 0] == src[:, -1] + 1  # across the wrap edge as often as inside: no seam there
+    assert wrapped.mean() > 0.5
+    assert seam_ratio(out[..., :3]) < 1.6
+
+
+def test_memory_check_refuses_a_huge_patch_job_before_compute(default_model, monkeypatch):
+    from core.resources import MEMORY_ENV, check_memory
+    from core.texture import generation_memory
+
+    small, large = generation_memory(default_model, 256, 256), generation_memory(default_model, 2048, 2048)
+    assert 0 < small < large and large > 40 * (small - generation_memory(default_model, 8, 8))
+    monkeypatch.setenv(MEMORY_ENV, "0.5")
+    check_memory(small, "size", "smaller")
+    with pytest.raises(UserError, match="GB of memory"):
+        check_memory(generation_memory(default_model, 4096, 4096), "size", "smaller")

@@ -1,4 +1,4 @@
-"""`python -m core texture train|generate`: the command line for GAN textures."""
+"""`python -m core texture train|generate`: the command line for texture models (patch synthesis, GANs)."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +15,7 @@ from ..progress import ProgressCallback, TerminalBar
 from ..resources import check_memory
 from ..seams import seam_ratio
 from .checkpoint import load_checkpoint
-from .generation import check_size, generate_maps
+from .generation import check_size, generate_maps, generation_memory
 from .maps import guess_map_name
 from .options import MODELS, TrainOptions
 from .training import train
@@ -167,13 +167,14 @@ def generate_to_files(args: argparse.Namespace) -> dict:
     ck = load_checkpoint(args.checkpoint)
     if ck.model == "dcgan" and args.tileable:
         raise UserError(f"--tileable: '{args.checkpoint}' is the dcgan baseline, which cannot tile; "
-                        "pass --no-tileable or train the default psgan model")
+                        "pass --no-tileable or train with the default model (patches)")
     if len(ck.maps) == 1:
         targets = [out]
     else:
         targets = [out.with_name(f"{out.stem}_{m.name}{out.suffix}") for m in ck.maps]
     # every full-size map at once, plus the network's stack and its clipped and encoded copies
-    check_memory(width * height * (ck.channels * 4 * 4 + 8), f"--size {width}x{height}", "use a smaller --size")
+    check_memory(generation_memory(ck, width, height, args.tileable), f"--size {width}x{height}",
+                 "use a smaller --size (a tileable texture can be repeated)")
     bytes_per_map = width * height * 4 * (2 if args.bits == 16 or (args.bits is None and out.suffix.lower()
                                                                    in (".tif", ".tiff")) else 1)
     for path in targets:

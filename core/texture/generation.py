@@ -119,6 +119,15 @@ def generate_stack(checkpoint, width: int, height: int, seed: int = 0, tileable:
     return ck, stack
 
 
+def generation_memory(ck: Checkpoint, width: int, height: int, tileable: bool = True) -> int:
+    """Bytes of memory generating width×height needs: measured for patch synthesis (its matching grows
+    with the output and the exemplar), else the output stack and its float copies (strips bound the rest)."""
+    if ck.model == "patches":
+        w, h = ck.exemplar_size
+        return patches.memory_estimate((h, w), ck.channels, width, height, tileable)
+    return width * height * (ck.channels * 16 + 8)
+
+
 def stored_exemplar(ck: Checkpoint) -> torch.Tensor:
     """The exemplar stack (C×H×W) a no-training checkpoint carries, checked against its metadata."""
     ex = ck.state.get("exemplar")

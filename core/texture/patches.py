@@ -24,24 +24,29 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from .maps import MapInfo
+from .quilt import quilt, quilt_block
 
 MAX_PIXELS = 4096 * 4096
+DIST_FLOATS = 1 << 24  # a distance matrix chunk holds at most this many floats (64 MB)
 MIN_LEVEL_SIDE = 16  # the coarsest exemplar level keeps at least this many pixels per side
 
 
 @dataclass(frozen=True)
 class PatchSettings:
-    patch: int = 8  # patch side of the last rounds at every scale but the coarsest, pixels
-    large_patch: int = 16  # patch side of the first rounds there: keeps whole structures (bricks) coherent
-    coarse_patch: int = 8  # patch side at the coarsest scale: large enough to carry the layout
+    patch: int = 16  # patch side of the last rounds at every scale but the coarsest, pixels
+    large_patch: int = 32  # patch side of the first rounds there: keeps whole structures (bricks) coherent
+    coarse_patch: int = 16  # patch side at the coarsest scale: large enough to carry the layout
     stride: int = 4  # output patch spacing; patch/stride squared votes per pixel
     levels: int = 3  # pyramid levels (the exemplar at full, 1/2, 1/4 size)
     iterations: tuple[int, ...] = (6, 4, 3)  # match+vote rounds per level, coarse to fine
-    occurrence: float = 0.2  # weight of the over-use penalty (0: plain nearest neighbour)
+    occurrence: float = 0.6  # weight of the over-use penalty (0: plain nearest neighbour)
     pca_dims: int = 32  # patch descriptor size after PCA
     resolve: str = "best"  # which candidate a pixel keeps: 'average' or 'best' (see _Canvas.resolve)
     match_average: bool = False  # match the vote's average (Kwatra) rather than the resolved pixels
-    chunk: int = 2048  # query patches per distance matrix (memory: chunk × exemplar patches floats)
+    chunk: int = 2048  # query patches per distance matrix, at most; fewer for big exemplars (DIST_FLOATS)
+    layout: str = "quilt"  # the seed's layout: 'quilt' (quilt.py, whole blocks on cuts) or 'shuffle'
+    quilt_fraction: float = 0.375  # quilting block side, as a share of the exemplar's shorter side
+    refine_levels: int = 3  # after quilting, refine on this many of the finest levels (0: quilting alone)
 
 
 def _pyramid(ex: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -100,6 +105,7 @@ class _Exemplar:
 def _match(ex: _Exemplar, q: torch.Tensor, penalty: torch.Tensor | None, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Index of the nearest exemplar patch for every query row (plus a per-patch penalty) and its distance."""
     best_i, best_d = [], []
+    chunk = max(64, min(chunk, DIST_FLOATS // max(1, ex.desc.shape[0])))
     for s in range(0, q.shape[0], chunk):
         qc = q[s:s + chunk]
         d = ex.sq[None] - 2.0 * qc @ ex.desc.T
@@ -192,6 +198,19 @@ def _random_layout(ex: _Exemplar, h: int, w: int, block: int, gen: torch.Generat
     return (sy * ex.w + sx).reshape(-1)
 
 
+def _coarsen_coords(fine: torch.Tensor, fine_hw: tuple[int, int], ex_hw: tuple[int, int], hw: tuple[int, int],
+                    level_hw: tuple[int, int]) -> torch.Tensor:
+    """Full-resolution source coordinates (output fine_hw, exemplar ex_hw) read at an h×w grid of output
+    pixels and scaled to a coarser exemplar level (level_hw): that level's starting coordinates."""
+    (fh, fw), (eh, ew), (h, w), (lh, lw) = fine_hw, ex_hw, hw, level_hw
+    rows = torch.arange(h, device=fine.device) * fh // h
+    cols = torch.arange(w, device=fine.device) * fw // w
+    grid = fine.view(fh, fw)[rows][:, cols]
+    sy = torch.clamp(grid // ew * lh // eh, max=lh - 1)
+    sx = torch.clamp(grid % ew * lw // ew, max=lw - 1)
+    return (sy * lw + sx).reshape(-1)
+
+
 def match_weights(maps: Sequence[MapInfo], device) -> torch.Tensor:
     """Per-channel weights for matching: each map counts the same, colour maps twice (what the eye sees)."""
     parts = []
@@ -200,6 +219,24 @@ def match_weights(maps: Sequence[MapInfo], device) -> torch.Tensor:
         parts.append(torch.full((m.channels,), share))
     w = torch.cat(parts)
     return (w / w.max()).to(device)
+
+
+# Calibrated with benchmarks/bench_texture_memory.py (peak RSS over the RSS before synthesis, 1 thread)
+PER_PIXEL = 400  # bytes per output pixel independent of the channel count (patch/pixel indices)
+PER_PIXEL_CHANNEL = 100  # bytes per output pixel and channel (gathered patches, votes)
+EXEMPLAR_COPIES = 3  # copies of the exemplar's largest patch matrix alive at once (unfold, centring)
+
+
+def memory_estimate(ex_hw: tuple[int, int], channels: int, width: int, height: int, tileable: bool = True,
+                    settings: PatchSettings = PatchSettings()) -> int:
+    """Bytes of peak memory synthesize() needs, so a job that cannot fit is refused before it starts."""
+    margin = 0 if tileable else settings.patch * 2
+    pixels = (width + margin) * (height + margin)
+    p = min(max(settings.patch, settings.large_patch, settings.coarse_patch), max(1, min(ex_hw) - 2))
+    patches_n = max(1, (ex_hw[0] - p + 1) * (ex_hw[1] - p + 1))
+    exemplar = EXEMPLAR_COPIES * patches_n * channels * p * p * 4
+    distances = 2 * 4 * min(DIST_FLOATS, settings.chunk * patches_n)
+    return int(exemplar + distances + pixels * (PER_PIXEL + PER_PIXEL_CHANNEL * channels))
 
 
 @torch.no_grad()
@@ -229,7 +266,20 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
         iters.insert(0, iters[0])
     iters = iters[-levels:]
     coords, prev, prev_hw = None, None, None
+    first = 0
+    if settings.layout == "quilt":
+        block = quilt_block(tuple(ex_full.shape[-2:]), settings.quilt_fraction)
+        fine = quilt(ex_full.cpu(), weights.cpu(), out_h, out_w, block, max(2, block // 4), gen).to(device)
+        first = max(0, levels - settings.refine_levels)
+        if first == levels:
+            out = ex_full.reshape(ex_full.shape[0], -1).T[fine].reshape(out_h, out_w, -1)
+            top, left = margin // 2, margin // 2
+            return out[top:top + height, left:left + width].cpu().numpy().astype(np.float32)
+        coords = _coarsen_coords(fine, (out_h, out_w), tuple(ex_full.shape[-2:]), sizes[first],
+                                 tuple(pyramid[first].shape[-2:]))
     for lvl, (img, (h, w)) in enumerate(zip(pyramid, sizes)):
+        if lvl < first:
+            continue
         if lvl == 0:
             plan = [settings.coarse_patch] * iters[0]
         else:
@@ -240,6 +290,8 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
         ex = exs[plan[0]]
         if coords is None:
             coords = _random_layout(ex, h, w, plan[0], gen).to(device)
+        elif lvl == first and settings.layout == "quilt":
+            pass
         else:
             coords = _upsample_coords(coords, prev, ex, prev_hw[0], prev_hw[1], h, w)
         current = ex.flat[coords].T.reshape(ex.c, h, w)
