@@ -1,7 +1,8 @@
 """Patch-based texture optimisation on a torus (Kwatra et al. 2005): the default texture method.
 
-Coarse to fine over an image pyramid (and, per scale, 16-px patches before 8-px ones), the output
-alternates two steps:
+The seed's layout is a quilt of whole exemplar blocks joined on minimum-error cuts (quilt.py), read at
+the coarsest scale; then, coarse to fine over an image pyramid (per scale, 32-px patches before 16-px
+ones), the output alternates two steps:
 - match: every output patch (wrapping around the edges, on a grid shifted at random each round) finds its
   nearest exemplar patch; the distances are one matrix product per chunk, in a PCA space of the exemplar's
   patches, plus a penalty on exemplar regions used more than their share (Kaspar et al. 2015), which keeps
@@ -11,7 +12,8 @@ alternates two steps:
 The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
 made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
 pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
-draws the coarsest layout (a random patch shuffle), so seeds give different textures of the same material."""
+draws the layout (the quilt, or with layout='shuffle' a random block shuffle), so seeds give different
+textures of the same material."""
 from __future__ import annotations
 
 import math
