@@ -82,7 +82,12 @@ def _editor_image(context, name: str) -> bpy.types.Image:
     if image is None:
         raise JobError("no image: show an image in the Image Editor")
     if image.name.startswith(PREVIEW_NAME):
-        raise JobError("that is the live preview; show the image you want to use")
+        from . import live_preview
+
+        source = live_preview.source_image() if image.name == live_preview.LIVE_PREVIEW_NAME else None
+        if source is None:
+            raise JobError("that is a preview; show the image you want to use")
+        image = source  # the live preview stands for the image it previews
     return image
 
 
@@ -304,6 +309,8 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
     """Render the scene (or use the last render), read its passes, stylize it into a new image"""
     bl_idname = "atelier.stylize_render"
     bl_label = "Stylize render"
+    last_render: bpy.props.BoolProperty(name="Last render", default=False, options={"SKIP_SAVE"},
+                                        description="Stylize the Render Result as it is, without rendering again")
 
     def make_jobs(self, context):
         s = _settings(context)
@@ -318,9 +325,14 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
             os.makedirs(out_dir, exist_ok=True)
             yield _animation_job(context, scene, styles, options, out_dir)
         else:
-            yield prepare_stylize_render(scene, styles, options, use_last_render=s.use_last_render,
+            last = s.use_last_render or self.last_render
+            yield prepare_stylize_render(scene, styles, options, use_last_render=last,
                                               styles_by_object_index=s.styles_by_object_index,
                                               result=_result_settings(context))
+
+    def finished(self, context, images):
+        if images:  # started from the Image Editor (the F12 window): show the stylized render there
+            self._show_in_editor(context, images[0])
 
 
 class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):

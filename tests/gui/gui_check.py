@@ -20,8 +20,13 @@ import traceback
 import bpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gui_live_steps  # noqa: E402
+import gui_render_steps  # noqa: E402
 import gui_steps  # noqa: E402
 import x11_input  # noqa: E402
+
+STEPS = (gui_steps.SETUP_STEPS + gui_live_steps.STEPS + gui_steps.IMAGE_STEPS + gui_render_steps.STEPS
+         + gui_steps.END_STEPS)
 
 
 def parse_args() -> argparse.Namespace:
@@ -129,7 +134,7 @@ class Check:
 
 
 def main() -> None:
-    check = Check(parse_args(), gui_steps.STEPS)
+    check = Check(parse_args(), STEPS)
     bpy.app.timers.register(check.tick, first_interval=1.0)
 
 
