@@ -123,14 +123,16 @@ def error_line(exc: BaseException) -> str:
     return text if isinstance(exc, (JobError, OSError, ValueError)) else f"{type(exc).__name__}: {text}"
 
 
-def progress_line(step: int, total: int, elapsed: float) -> str:
+def progress_line(step: int, total: int, elapsed: float, first_step: int = 0) -> str:
     """The short line under the progress bar: 'Step 12/40 · ~0:35 left' (the details, job name and
-    losses, go to the status bar)."""
+    losses, go to the status bar). ``elapsed``: seconds since ``first_step`` was reported, so the
+    start-up (worker, network loading) does not count as step time."""
     if total <= 0 or step <= 0:
         return "Starting…"
     line = f"Step {step}/{total}"
-    if step < total and elapsed > 1.0:
-        left = int(round(elapsed * (total - step) / step))
+    done = step - first_step
+    if step < total and done > 0 and elapsed > 1.0:
+        left = int(round(elapsed * (total - step) / done))
         line += f" · ~{left // 60}:{left % 60:02d} left"
     return line
 
@@ -146,7 +148,7 @@ class _JobOperator:
     _runner: Optional[JobRunner] = None
     _space = None
     _final_size: Optional[tuple[int, int]] = None  # result size, so the live preview keeps one size
-    _job_started = 0.0
+    _first_step: Optional[tuple[int, float]] = None  # (step, time) the running job first reported
     _job_seen = None
 
     def make_jobs(self, context) -> Iterator[Job]:
@@ -216,9 +218,13 @@ class _JobOperator:
         had_preview = runner.previews_shown
         state = runner.tick()
         wm.atelier_progress = runner.progress
-        if runner.job is not self._job_seen:  # a new job of a chain: the time left starts afresh
-            self._job_seen, self._job_started = runner.job, time.monotonic()
-        wm.atelier_status = progress_line(runner.step, runner.total, time.monotonic() - self._job_started)
+        now = time.monotonic()
+        if runner.job is not self._job_seen or self._first_step is None:
+            # a new job of a chain: the time left is measured afresh from its first reported step
+            self._job_seen = runner.job
+            self._first_step = (runner.step, now) if runner.step > 0 else None
+        first, since = self._first_step or (runner.step, now)
+        wm.atelier_status = progress_line(runner.step, runner.total, now - since, first)
         if state == "running":
             context.workspace.status_text_set(f"Atelier: {runner.status}  (Esc cancels)")
             if runner.previews_shown != had_preview and runner.preview is not None:

@@ -99,12 +99,18 @@ def draw_run(layout, operator: str, *, enabled: bool, icon: str, text: str = "")
 
 
 def draw_live_preview(layout, context) -> None:
-    """Image Editor only: the Live preview toggle and, while on, what it is doing."""
-    layout.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
+    """Image Editor only: the Live preview toggle and, while on, its strength and what it is doing."""
+    col = layout.column(align=True)
+    col.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
     from . import live_preview
 
     live = live_preview.current()  # None while the toggle is off
-    if live is not None and live.message:
+    if live is None:
+        return
+    s = context.scene.atelier
+    if s.method != "fast":  # the preview always runs the Fast method: its own strength, right here
+        col.prop(s, "fast_strength", text="Preview strength")
+    if live.message:
         layout.label(text=live.message, icon="INFO")
 
 
@@ -239,16 +245,17 @@ class ATELIER_PT_shader_editor(_AtelierSidebar, bpy.types.Panel):
 
 class ATELIER_PT_render(bpy.types.Panel):
     """Render properties: open, with only what a render stylize needs; the engine options sit in a
-    closed sub-panel. Without bl_order an add-on panel lands after all the engine's panels (below
-    Bake in Cycles, found only by scrolling); a negative order puts it first, above the engine
-    selector. The top bar's Render menu and the Image Editor showing the Render Result (the F12
-    window) also have 'Stylize render'."""
+    closed sub-panel. As a top-level panel it landed after all the engine's panels (below Bake in
+    Cycles, found only by scrolling; bl_order cannot go below the engines' 0). As a sub-panel of
+    the header-less engine selector (RENDER_PT_context, there for every engine) it sits right under
+    Render Engine, above Sampling. The top bar's Render menu and the Image Editor showing the Render
+    Result (the F12 window) also have 'Stylize render'."""
     bl_idname = "ATELIER_PT_render"
     bl_label = "Neural Atelier"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "render"
-    bl_order = -1
+    bl_parent_id = "RENDER_PT_context"
 
     def draw_header(self, context):
         self.layout.label(icon="BRUSH_DATA")

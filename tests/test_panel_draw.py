@@ -212,6 +212,8 @@ def test_progress_line_is_short_while_running(addon, scene):
     assert not find(items, "operator", "atelier.generate_texture")[0].enabled
     assert operators.progress_line(0, 0, 0.0) == "Starting…"
     assert operators.progress_line(10, 10, 5.0) == "Step 10/10"
+    # start-up time is no step time: 1 step reported after 60 s of loading gives no 51-minute estimate
+    assert operators.progress_line(11, 400, 6.0, first_step=1) == "Step 11/400 · ~3:53 left"
 
 
 def test_shader_editor_panel(addon, scene):
@@ -244,8 +246,9 @@ def test_render_panel_explains_per_object_styles(addon, scene):
     plain = draw(ui.ATELIER_PT_render, _context(scene))
     assert find(plain, "operator", "atelier.stylize_render")[0].enabled
     assert "DEFAULT_CLOSED" not in getattr(ui.ATELIER_PT_render, "bl_options", set())
-    # engine panels have order 0: a negative order draws first instead of below Bake (issue 14 item 8)
-    assert ui.ATELIER_PT_render.bl_order < 0
+    # under the engine selector, not below all the engine's panels (issue 14 item 8)
+    assert ui.ATELIER_PT_render.bl_parent_id == "RENDER_PT_context"
+    assert hasattr(bpy.types, "RENDER_PT_context") and hasattr(bpy.types, "ATELIER_PT_render")
     s.styles_by_object_index, s.animation = True, True
     s.extra_styles.add()
     scene.view_layers[0].use_pass_object_index = False
@@ -339,11 +342,14 @@ def test_live_preview_toggle_only_in_the_image_editor(addon, scene):
         items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
         toggle = find(items, "prop", "atelier_live_preview")
         assert toggle and toggle[0].text == "Live preview" and toggle[0].type == "BOOLEAN"
+        assert not find(items, "prop", "fast_strength")  # multi-scale settings, preview off
         live = live_preview.start(image.name)
         # (started directly: the toggle's callback looks for an Image Editor, and there is none here)
         live.message = "choose a style image in the Atelier panel"
         items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
         assert find(items, "label", text=live.message)
+        # the preview runs the Fast method: its strength shows under the toggle, not only with Method: Fast
+        assert find(items, "prop", "fast_strength", text="Preview strength")
         node_items = draw(ui.ATELIER_PT_shader_editor, _context(scene, space_data=SimpleNamespace(
             tree_type="ShaderNodeTree")))
         assert not find(node_items, "prop", "atelier_live_preview")

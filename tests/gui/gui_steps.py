@@ -381,8 +381,13 @@ def pairs_for_docs(check):
 
     for left, right, name in pairs:
         doc = os.path.join(check.args.docs, name + ".jpg")
-        subprocess.run(["convert", left, right, "-resize", "x256", "+append", "-quality", "88", "-strip", doc],
-                       check=True)
+        if name.startswith("texture"):  # the same pixel scale on both sides: the exemplar framed, not enlarged
+            size = "x".join(str(v) for v in state["generated"].size)
+            left_args = ["(", left, "-background", "#303030", "-gravity", "center", "-extent", size, ")"]
+            cmd = ["convert", *left_args, right, "+append"]
+        else:
+            cmd = ["convert", left, right, "-resize", "x256", "+append"]
+        subprocess.run([*cmd, "-quality", "88", "-strip", doc], check=True)
         check.docs.append(doc)
 
 
