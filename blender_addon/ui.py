@@ -98,10 +98,13 @@ def draw_run(layout, operator: str, *, enabled: bool, icon: str, text: str = "")
         row.operator(operator, icon=icon)
 
 
-def draw_live_preview(layout, context) -> None:
-    """Image Editor only: the Live preview toggle and, while on, its strength and what it is doing."""
+def draw_live_preview(layout, context, *, has_source: bool) -> None:
+    """Image Editor only: the Live preview toggle (it needs an image to preview; once on it can always
+    be turned off) and, while on, its strength and what it is doing."""
     col = layout.column(align=True)
-    col.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
+    row = col.row()
+    row.enabled = has_source or context.window_manager.atelier_live_preview
+    row.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
     from . import live_preview
 
     live = live_preview.current()  # None while the toggle is off
@@ -188,7 +191,7 @@ class _AtelierSidebar:
         draw_results(layout, s)
         draw_run(layout, self.stylize_operator, enabled=has_source and not busy, icon="BRUSH_DATA")
         if not self.into_node:
-            draw_live_preview(layout, context)
+            draw_live_preview(layout, context, has_source=has_source)
         draw_texture(layout, s, has_source=has_source, busy=busy, into_node=self.into_node)
 
     @classmethod

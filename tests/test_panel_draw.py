@@ -179,6 +179,7 @@ def test_image_editor_panel_without_image(addon, scene):
     generate = find(items, "operator", "atelier.generate_texture")[0]
     stylize = find(items, "operator", "atelier.stylize_image")[0]
     assert not train.enabled and not stylize.enabled        # they need an image
+    assert not find(items, "prop", "atelier_live_preview")[0].enabled  # nothing to preview
     assert generate.enabled and generate.props == {"to_node": False}  # a model file is all it needs
 
 

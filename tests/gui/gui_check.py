@@ -25,6 +25,9 @@ import gui_render_steps  # noqa: E402
 import gui_steps  # noqa: E402
 import x11_input  # noqa: E402
 
+# the screenshots the README shows (the rest stay in --out only)
+README_SHOTS = {"01-image-editor-no-image", "02-image-editor-panel", "03-stylize-running", "05-cancel-button",
+                "09-shader-editor", "10-render-panel", "12-preferences", "13-render-result-panel"}
 STEPS = (gui_steps.SETUP_STEPS + gui_live_steps.STEPS + gui_steps.IMAGE_STEPS + gui_render_steps.STEPS
          + gui_steps.END_STEPS)
 
@@ -104,7 +107,7 @@ class Check:
         path = os.path.join(self.args.out, name + ".png")
         subprocess.run(["import", "-window", "root", path], check=True)
         self.shots.append(path)
-        if self.args.docs and crop is not None:
+        if self.args.docs and crop is not None and name in README_SHOTS:
             x, y, w, h = (int(v) for v in crop)
             top = self.window().height - (y + h)
             # narrow panels stay crisp PNGs; wide editor views become JPGs 900 px wide (README size)
