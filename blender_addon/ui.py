@@ -7,9 +7,12 @@ Labels stay short enough for the default sidebar width; long explanations live i
 """
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 RUN_SCALE = 1.4  # the main button of each panel is a little taller
+SIDEBAR_CHARS = 24  # characters of a label that fit the default sidebar width next to an icon
 TRAINED_MODELS = ("psgan", "dcgan")  # texture models that use the training steps (patches, optim: none)
 
 
@@ -113,8 +116,10 @@ def draw_live_preview(layout, context, *, has_source: bool) -> None:
     s = context.scene.atelier
     if s.method != "fast":  # the preview always runs the Fast method: its own strength, right here
         col.prop(s, "fast_strength", text="Preview strength")
-    if live.message:
-        layout.label(text=live.message, icon="INFO")
+    if live.message:  # e.g. "choose a style image in the Atelier panel": wrapped, not cut
+        col = layout.column(align=True)
+        for i, line in enumerate(textwrap.wrap(live.message, SIDEBAR_CHARS)):
+            col.label(text=line, icon="INFO" if i == 0 else "BLANK1")
 
 
 def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) -> None:

@@ -348,7 +348,8 @@ def test_live_preview_toggle_only_in_the_image_editor(addon, scene):
         # (started directly: the toggle's callback looks for an Image Editor, and there is none here)
         live.message = "choose a style image in the Atelier panel"
         items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
-        assert find(items, "label", text=live.message)
+        lines = [i.text for i in items if i.kind == "label" and i.text and i.text in live.message]
+        assert " ".join(lines) == live.message and all(len(t) <= SIDEBAR_TEXT_LIMIT for t in lines)
         # the preview runs the Fast method: its strength shows under the toggle, not only with Method: Fast
         assert find(items, "prop", "fast_strength", text="Preview strength")
         node_items = draw(ui.ATELIER_PT_shader_editor, _context(scene, space_data=SimpleNamespace(
