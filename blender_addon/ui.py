@@ -57,8 +57,8 @@ def draw_object_styles(layout, context, s) -> None:
     col = box.column(align=True)
     col.label(text="Index 0: the style above")
     for i, item in enumerate(s.extra_styles):
-        split = col.split(factor=0.25, align=True)  # a narrow label leaves the picker room for the name
-        split.label(text=f"{i + 1}")
+        split = col.split(factor=0.3, align=True)  # a narrow label leaves the picker room for the name
+        split.label(text=f"Index {i + 1}")
         row = split.row(align=True)
         row.prop(item, "image", text="")
         row.operator("atelier.style_remove", text="", icon="X").index = i

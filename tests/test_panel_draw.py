@@ -256,7 +256,7 @@ def test_render_panel_explains_per_object_styles(addon, scene):
     items = draw(ui.ATELIER_PT_render, _context(scene))
     assert find(items, "label", text="Pass Index picks the style")
     assert find(items, "prop", "use_pass_object_index"), "no way to turn on the Object Index pass"
-    assert find(items, "label", text="1"), "the extra style row is numbered by its Pass Index"
+    assert find(items, "label", text="Index 1"), "the extra style row is named by its Pass Index"
     assert find(items, "operator", "atelier.style_remove") and find(items, "prop", "output_dir")
     items_menu: list = []
     ui.draw_render_menu(_StandIn(RecordingLayout(items_menu), None), _context(scene))
