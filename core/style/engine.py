@@ -231,7 +231,7 @@ def _optimise(job: _Job) -> StyleResult:
         else:
             x = resize(x, (sh, sw), opts.tileable, IMAGE_KERNEL).clamp(0, 1)
         # The average's time constant 1/(1-decay) is capped at half the scale's steps, so a very short
-        # run is not dominated by its start; 200 steps keep the recipe's 0.99 (a third capped it at
+        # run is not dominated by its start; 200 steps or more keep the recipe's 0.99 (a third capped it at
         # 0.985; benchmarks/STYLE_RECIPE.md measured 0.99 at 200 steps; K: 0.99 over 500 steps).
         decay = min(average, max(0.0, 1.0 - 2.0 / n_steps)) if average > 0 else 0.0
         run = ScaleRun(objective, x, optimizer_name, lr, decay, carried)
