@@ -109,6 +109,12 @@ def _onnxruntime_session(path) -> Optional[object]:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
+def forget_style_vectors() -> None:
+    """Drop remembered style vectors (benchmarks time the predictor on every call)."""
+    with _LOCK:
+        _VECTORS.clear()
+
+
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
