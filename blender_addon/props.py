@@ -62,6 +62,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
     size: IntProperty(name="Size", default=512, min=0, soft_max=4096, subtype="PIXEL",
                       description="Long edge of the working resolution (0: the image's own size). "
                                   "The result always has the source's size")
+    fast_size: IntProperty(name="Working size", default=0, min=0, soft_max=4096, subtype="PIXEL", update=_changed,
+                           description="Fast method: long edge the network works at (0: the method's own "
+                                       "measured default, 384 px or a quarter of larger images). Its strokes "
+                                       "have a fixed size in these pixels: larger = finer strokes. The "
+                                       "result always has the source's size")
     steps: IntProperty(name="Steps", default=0, min=0, soft_max=2000,
                        description="Optimisation steps (0: the method's default)")
     preserve_color: EnumProperty(name="Colour", update=_changed, description="Whose colours the result keeps", items=[

@@ -65,7 +65,7 @@ def draw_engine(layout, s, *, tileable: bool = True) -> None:
     col = layout.column(align=True)
     if s.method == "fast":  # the optimisation knobs do not apply to the pretrained network
         col.prop(s, "fast_strength")
-        col.prop(s, "size", text="Working size")
+        col.prop(s, "fast_size")
     else:
         col.prop(s, "strength")
         col.prop(s, "style_scale")
