@@ -250,9 +250,10 @@ class QuantizedGraph:
             return a[0].clamp(lo, hi)
         if op == "Transpose":
             # Strided views take slow conv paths; an NHWC image permuted to NCHW already is channels_last.
-            y = a[0].permute(*nd.attrs["perm"])
-            fmt = torch.channels_last if self.channels_last and y.dim() == 4 else torch.contiguous_format
-            return y.contiguous(memory_format=fmt)
+            perm = list(nd.attrs["perm"])
+            y = a[0].permute(*perm)
+            into_nchw = self.channels_last and perm == [0, 3, 1, 2]
+            return y.contiguous(memory_format=torch.channels_last if into_nchw else torch.contiguous_format)
         if op == "Reshape":
             shape = [int(v) for v in a[1].tolist()]
             shape = [a[0].shape[i] if v == 0 else v for i, v in enumerate(shape)]
