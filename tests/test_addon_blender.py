@@ -575,6 +575,7 @@ def test_live_preview_debounces_into_one_fast_job_and_never_touches_the_image(ad
     live_preview.discard(job)
     s.fast_size = 0
     assert "size" not in operators._style_options(bpy.context)  # the method's own default
+    s.method = "multiscale"  # as the other tests expect the scene
     after = np.empty(len(photo.pixels), dtype=np.float32)
     photo.pixels.foreach_get(after)
     assert after.tobytes() == before.tobytes() and tuple(photo.size) == (480, 240)

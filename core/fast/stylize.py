@@ -266,7 +266,7 @@ def _to_working_size(content: np.ndarray, size: tuple[int, int], wrap: bool) -> 
     if tuple(content.shape[:2]) == tuple(size):
         return _to_tensor(content)
     if wrap:
-        return resize(torch.from_numpy(content).permute(2, 0, 1)[None], size, True).contiguous()
+        return resize(_to_tensor(content), size, True)
     interpolation = cv2.INTER_AREA if size[0] <= content.shape[0] and size[1] <= content.shape[1] else cv2.INTER_LINEAR
     return _to_tensor(cv2.resize(np.ascontiguousarray(content), (size[1], size[0]), interpolation=interpolation))
 
@@ -324,7 +324,7 @@ def _to_working_size(content: np.ndarray, size: tuple[int, int], wrap: bool) -> 
     if tuple(content.shape[:2]) == tuple(size):
         return _to_tensor(content)
     if wrap:
-        return resize(torch.from_numpy(content).permute(2, 0, 1)[None], size, True).contiguous()
+        return resize(_to_tensor(content), size, True)
     interpolation = cv2.INTER_AREA if size[0] <= content.shape[0] and size[1] <= content.shape[1] else cv2.INTER_LINEAR
     return _to_tensor(cv2.resize(np.ascontiguousarray(content), (size[1], size[0]), interpolation=interpolation))
 
