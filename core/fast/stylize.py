@@ -278,8 +278,8 @@ def _to_output_size(result: torch.Tensor, content: np.ndarray, work: torch.Tenso
     up(result) + d·(Y_full − up(Y_work)) is computed as up(result − d·Y_work) + d·Y_full (the
     upsampling is linear): one upsampling instead of two, OpenCV's bilinear for plain images (the same
     half-pixel grid as torch's, 10× faster at 4096²), into a buffer from torch's allocator (fresh NumPy
-    and OpenCV buffers of this size stalled for seconds in page faults on the loaded machine, torch's
-    did not: bench_fast.py), then the detail added and clamped in bands of rows that stay in cache."""
+    and OpenCV buffers of this size sometimes stalled for seconds on first write on the loaded machine,
+    torch's did not in the same test), then the detail added and clamped in bands of rows kept in cache."""
     H, W = content.shape[:2]
     if tuple(result.shape[-2:]) == (H, W):
         return result[0].permute(1, 2, 0).contiguous().numpy()
