@@ -88,7 +88,7 @@ class AtelierSettings(bpy.types.PropertyGroup):
     # animation guidance from render passes (core/animation)
     temporal_weight: FloatProperty(name="Temporal coherence", default=200.0, min=0.0, soft_max=2000.0,
                                    description="Hold each frame to the previous stylized frame moved by the "
-                                               "Vector pass (0: every frame on its own)")
+                                               "Vector pass, relative to the style strength (0: every frame on its own)")
     edge_guide: EnumProperty(name="Keep outlines", items=[
         ("OFF", "Off", ""), ("DEPTH", "Silhouettes (Depth)", ""), ("NORMAL", "Creases (Normal)", ""),
         ("BOTH", "Both", "")], description="More content weight where depth or normals change sharply")

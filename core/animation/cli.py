@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vectors", nargs="+", metavar="FILE",
                    help="Vector pass per frame (.exr or .npy H×W×4) for PNG/TIFF frames, same order as FRAMES")
     p.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT, metavar="X",
-                   help=f"temporal coherence (default {DEFAULT_TEMPORAL_WEIGHT:g}; 0: no temporal term)")
+                   help=f"temporal coherence, relative to the style weight (default {DEFAULT_TEMPORAL_WEIGHT:g}; "
+                        "0: no temporal term)")
     p.add_argument("--no-warp-init", action="store_true",
                    help="start each frame from its content instead of the warped previous stylized frame")
     p.add_argument("--overwrite", action="store_true", help="replace frames already in OUTDIR")

@@ -23,8 +23,10 @@ from .guidance import content_weight_map, structure_edges
 from .regions import RegionSpec, frame_regions
 from .terms import FrameGuides
 
-# γ of the temporal term. Pixels are 0..1 and the content/style losses are normalised to ~1, so a
-# reliable pixel 0.1 off its warped target costs γ·0.01/D; measured in benchmarks/bench_flicker.py.
+# γ of the temporal term, relative to the style weight β (the objective weighs the term by β: it resists
+# the style's pull, so the γ/β balance, not γ alone, sets the flicker; core/style/objective.py). 200 is
+# Ruder et al.'s γ; on the 3-frame test clip (48 px, 12 steps, β 300) it gave 0.10× the per-frame
+# flicker and 50 gave 0.36×; benchmarks/bench_flicker.py measures it at 96 px.
 DEFAULT_TEMPORAL_WEIGHT = 200.0
 EDGE_GUIDES = ("off", "depth", "normal", "both")
 MANIFEST = ".atelier-animate.json"
@@ -34,7 +36,7 @@ MANIFEST = ".atelier-animate.json"
 class AnimationOptions:
     """How passes guide an animation (styles and regions are in RegionSpec).
 
-    temporal_weight: γ of the temporal term; 0 stylizes every frame on its own.
+    temporal_weight: γ of the temporal term, relative to the style weight; 0 stylizes every frame on its own.
     warp_init: start each frame from the warped previous stylized frame (content on unreliable pixels).
     refine_only: later frames optimise at the finest scale only: their start image already has the
         coarse structure, and a coarse pass would blur it away.
