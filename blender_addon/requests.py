@@ -265,7 +265,8 @@ def prepare_animate(scene: bpy.types.Scene, styles: Iterable[Any], options: dict
     if background == "own" and len(named) < 2:
         raise JobError("'World: own style' needs a second style (the last one is the world's)")
     with _job_folder() as folder:
-        exr = clip_render.render_frames(scene, frame_list, folder)
+        layer = clip_render.rendered_layer(scene).name
+        exr = clip_render.render_frames(scene, frame_list, folder, view_layer=layer)
         paths = _save_styles(folder, named)
         background_style = paths.pop() if background == "own" else None
         by_index = {str(k): p for k, p in enumerate(paths) if k >= 1}
@@ -277,6 +278,7 @@ def prepare_animate(scene: bpy.types.Scene, styles: Iterable[Any], options: dict
                   "background": background,
                   "background_style": background_style, "options": dict(options),
                   "animation": {**(animation or {}), **clip_render.view_settings(scene)},
+                  "view_layer": layer,  # the worker reads this layer, not its guess at the rendered one
                   "output_dir": os.path.abspath(out_dir)}
         job = Job("animate", params, folder, source_name=f"{scene.name} animation", style_name=named[0][0])
         job.info["frames"] = len(exr)

@@ -133,7 +133,7 @@ def test_material_regions_and_kept_background(clip_files, style_image):
 def test_cli_animate_writes_frames_and_refuses_without_vectors(tmp_path, clip_files):
     style = str(ROOT / "core" / "samples" / "style_swirls.png")
     cmd = [sys.executable, "-m", "core", "animate", *clip_files[:2], "--style", style, "-o", str(tmp_path / "o"),
-           "--steps", "4", "--backbone", "offline", "--edge-guide", "depth"]
+           "--steps", "4", "--backbone", "offline", "--edge-guide", "depth", "--view-layer", "ViewLayer"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout.strip().splitlines()[-1])
@@ -141,6 +141,10 @@ def test_cli_animate_writes_frames_and_refuses_without_vectors(tmp_path, clip_fi
     assert (tmp_path / "o" / "frame_0002.png").is_file()
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == 0
+    wrong_layer = subprocess.run(cmd[:-1] + ["Nope", "--overwrite"], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=300)
+    assert wrong_layer.returncode == 2 and "no view layer 'Nope'" in wrong_layer.stderr
+    assert "Traceback" not in wrong_layer.stderr
     png = tmp_path / "f_0001.png"
     write_image(png, np.zeros((36, 48, 3), np.float32))
     write_image(tmp_path / "f_0002.png", np.zeros((36, 48, 3), np.float32))
@@ -157,6 +161,12 @@ def test_addon_whole_animation_through_the_worker(tmp_path):
 
     scene = demo_clip.build_clip_scene((40, 30), frames=3, samples=2)
     layer = scene.view_layers[0]
+    # A second layer with more passes but no Material Index: the worker's "most passes" guess would read
+    # it and refuse the per-material styles; the request names the rendered layer instead.
+    extra = scene.view_layers.new("Extra")
+    for name in ("use_pass_emit", "use_pass_ambient_occlusion", "use_pass_diffuse_color", "use_pass_mist",
+                 "use_pass_z", "use_pass_normal", "use_pass_vector"):
+        setattr(extra, name, True)
     before = (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,
               scene.render.image_settings.file_format)
     style = str(ROOT / "core" / "samples" / "style_swirls.png")
@@ -165,14 +175,17 @@ def test_addon_whole_animation_through_the_worker(tmp_path):
     out.mkdir()
     client = WorkerClient(sys.executable, cwd=str(ROOT), log_path=str(tmp_path / "worker.log"))
     try:
-        job = requests.prepare_animate(scene, [style], opts, str(out), animation={"edge_guide": "depth"})
+        job = requests.prepare_animate(scene, [style, style], opts, str(out), animation={"edge_guide": "depth"},
+                                       styles_by_material_index=True)
+        assert job.params["view_layer"] == layer.name
         assert (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,
                 scene.render.image_settings.file_format) == before
         assert job.kind == "animate" and job.info["frames"] == 3
         runner.run_blocking(client, job, timeout=600)
         assert sorted(p.name for p in out.glob("*.png")) == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
         assert job.info["frames_written"][-1].endswith("frame_0003.png")
-        again = requests.prepare_animate(scene, [style], opts, str(out), animation={"edge_guide": "depth"})
+        again = requests.prepare_animate(scene, [style, style], opts, str(out), animation={"edge_guide": "depth"},
+                                         styles_by_material_index=True)
         runner.run_blocking(client, again, timeout=600)
         assert again.info["computed"] == 0  # same settings: everything was finished already
     finally:

@@ -67,10 +67,12 @@ class AnimationOptions:
 
 @dataclass
 class FrameInput:
-    """A frame file and, for PNG/TIFF frames, its Vector file."""
+    """A frame file and, for PNG/TIFF frames, its Vector file; for EXR frames, the view layer to read
+    (None: core.animation.frames guesses the rendered one)."""
 
     path: str
     vectors: Optional[str] = None
+    view_layer: Optional[str] = None
 
 
 @dataclass
@@ -143,7 +145,9 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{what} '{path}': file not found")
     outputs = output_paths(inputs, out)
-    settings = {"frames": [Path(f.path).name for f in inputs], "regions": regions.fingerprint(),
+    layers = sorted({f.view_layer for f in inputs if f.view_layer is not None})
+    settings = {"frames": [Path(f.path).name for f in inputs], **({"view_layers": layers} if layers else {}),
+                "regions": regions.fingerprint(),
                 "style": style_opts.to_dict(), "animation": {**asdict(opts), "overwrite": None}, **(run_settings or {})}
     settings = json.loads(json.dumps(settings, default=str))
     first_todo = _check_manifest(out, outputs, settings, opts.overwrite)
@@ -156,7 +160,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
     for i, item in enumerate(inputs):
         if cancel is not None:
             cancel.check()
-        frame = read_frame(item.path, item.vectors)
+        frame = read_frame(item.path, item.vectors, item.view_layer)
         _check_frame(frame, i, regions, opts, temporal, previous)
         if i < first_todo:  # finished by an earlier run: only its pixels are needed, for the next frame
             previous, previous_out = frame, read_image(outputs[i], "finished frame")[..., :3]
