@@ -1,7 +1,6 @@
 """Shared fixtures. Tests run on the CPU at tiny sizes, with real torch, real bpy and real subprocesses."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -127,6 +127,7 @@ def test_texture_train_then_generate(client, job_dir):
     other.mkdir()
     gen2 = client.request("texture_generate", {"checkpoint": str(ckpt), "width": 40, "height": 24, "seed": 5,
                                                "tileable": True, "output_dir": str(other)}, timeout=60)
+    assert gen2["event"] == "result", gen2
     assert np.array_equal(jf.read_npy(other / "albedo.npy"), albedo)
 
     # Resume from the checkpoint for one more step into a new file.
