@@ -153,9 +153,14 @@ def test_cli_animate_writes_frames_and_refuses_without_vectors(tmp_path, clip_fi
     assert bad.returncode == 2 and "no Vector pass" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_addon_whole_animation_through_the_worker(tmp_path):
-    """The add-on's 'Whole animation': frames rendered with the passes (user settings restored), one
-    `animate` request through a real worker, frames written into the output folder; rerun resumes."""
+def test_addon_whole_animation_through_the_worker(tmp_path, monkeypatch):
+    """The add-on's 'Whole animation' as the modal operator drives it: one frame rendered per timer tick
+    with the passes (the user's settings back in place between ticks), then one `animate` request through
+    a real worker, frames written into the output folder; cancelling while rendering leaves nothing;
+    a rerun resumes."""
+    import os
+    import time
+
     from blender_addon import demo_clip, requests, runner
     from blender_addon.worker_client import WorkerClient
 
@@ -167,26 +172,48 @@ def test_addon_whole_animation_through_the_worker(tmp_path):
     for name in ("use_pass_emit", "use_pass_ambient_occlusion", "use_pass_diffuse_color", "use_pass_mist",
                  "use_pass_z", "use_pass_normal", "use_pass_vector"):
         setattr(extra, name, True)
-    before = (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,
-              scene.render.image_settings.file_format)
+    user_settings = lambda: (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,  # noqa: E731
+                             scene.render.image_settings.file_format, extra.use)
+    before = user_settings()
     style = str(ROOT / "core" / "samples" / "style_swirls.png")
     opts = requests.style_options(backbone="offline", steps=3, preview_every=0)
     out = tmp_path / "frames"
     out.mkdir()
+    steps = lambda: requests.animate_steps(scene, [style, style], opts, str(out),  # noqa: E731
+                                           animation={"edge_guide": "depth"}, styles_by_material_index=True)
+    made = []  # job folders the steps make (recorded, still made by the add-on's own function)
+    make = requests.new_job_folder
+    monkeypatch.setattr(requests, "new_job_folder", lambda: made.append(make()) or made[-1])
     client = WorkerClient(sys.executable, cwd=str(ROOT), log_path=str(tmp_path / "worker.log"))
     try:
-        job = requests.prepare_animate(scene, [style, style], opts, str(out), animation={"edge_guide": "depth"},
-                                       styles_by_material_index=True)
-        assert job.params["view_layer"] == layer.name
-        assert (layer.use_pass_vector, scene.render.use_motion_blur, scene.frame_current,
-                scene.render.image_settings.file_format) == before
-        assert job.kind == "animate" and job.info["frames"] == 3
-        runner.run_blocking(client, job, timeout=600)
+        # Cancelled while rendering: the rendered frames' folder is removed, the user's settings are intact.
+        run = runner.JobRunner(client, steps(), show_previews=False)
+        run.start()
+        assert run.preparing is not None and run.job is None and run.tick() == "running"
+        assert run.status == "Rendering frame 2 (2/3)" and user_settings() == before
+        assert len(made) == 1 and os.listdir(made[0]).count("frame_0001.exr") == 1
+        run.cancel()
+        assert run.state == "cancelled" and not os.path.exists(made[0]) and not list(out.iterdir())
+        # The whole run, one tick at a time.
+        run = runner.JobRunner(client, steps(), show_previews=False)
+        run.start()
+        messages = []
+        while run.preparing is not None:
+            messages.append(run.status)
+            assert run.tick() == "running" and user_settings() == before
+        assert messages == [f"Rendering frame {f} ({f}/3)" for f in (1, 2, 3)]
+        job = run.job
+        assert job.kind == "animate" and job.info["frames"] == 3 and job.params["view_layer"] == layer.name
+        deadline = time.monotonic() + 600
+        while run.tick() == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert run.state == "finished", run.message
         assert sorted(p.name for p in out.glob("*.png")) == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
         assert job.info["frames_written"][-1].endswith("frame_0003.png")
         again = requests.prepare_animate(scene, [style, style], opts, str(out), animation={"edge_guide": "depth"},
                                          styles_by_material_index=True)
         runner.run_blocking(client, again, timeout=600)
         assert again.info["computed"] == 0  # same settings: everything was finished already
+        assert user_settings() == before
     finally:
         client.shutdown(timeout=15)
