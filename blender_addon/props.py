@@ -126,7 +126,7 @@ def register_runtime_props() -> None:
     wm.atelier_live_preview = BoolProperty(
         name="Live preview", default=False, options={"SKIP_SAVE"}, update=_live_toggled,
         description="While you change style or strength, stylize a small copy of the shown image with the "
-                    "Fast method into the 'Atelier Preview (live)' image (pick it in the image list to look)")
+                    "Fast method into the 'Atelier Preview (live)' image, shown in this editor while on")
 
 
 def unregister_runtime_props() -> None:
