@@ -47,6 +47,7 @@ class LivePreview:
         self.jobs_sent = 0
         self.previews_shown = 0
         self.message = ""
+        self.source_name = ""         # the user's image being previewed (set by start())
 
     @property
     def image(self) -> Optional[bpy.types.Image]:
@@ -141,6 +142,11 @@ def current() -> Optional[LivePreview]:
     return _live
 
 
+def source_image() -> Optional[bpy.types.Image]:
+    """The user's image being previewed (None while the toggle is off)."""
+    return bpy.data.images.get(_live.source_name) if _live is not None else None
+
+
 def settings_changed(_self=None, _context=None) -> None:
     """Update callback of every setting the preview depends on."""
     if _live is not None:
@@ -172,6 +178,7 @@ def start(source_name: str) -> LivePreview:
     from . import operators
 
     _live = LivePreview(lambda: operators._client(bpy.context), lambda: _scene_job(source_name))
+    _live.source_name = source_name
     bpy.app.timers.register(_timer, first_interval=TICK_S)  # never fires in background mode
     return _live
 
@@ -182,7 +189,19 @@ def stop() -> None:
         bpy.app.timers.unregister(_timer)
     if _live is not None:
         _live.close()
+        _swap_shown(_live.image, bpy.data.images.get(_live.source_name))  # back to the user's image
     _live = None
+
+
+def _swap_shown(shown: Optional[bpy.types.Image], instead: Optional[bpy.types.Image]) -> None:
+    """Image Editors showing ``shown`` show ``instead`` (only what is displayed changes)."""
+    wm = getattr(bpy.context, "window_manager", None)
+    if shown is None or instead is None or wm is None:
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR" and area.spaces.active.image == shown:
+                area.spaces.active.image = instead
 
 
 def _timer() -> Optional[float]:
@@ -192,6 +211,8 @@ def _timer() -> Optional[float]:
     shown = _live.previews_shown
     _live.tick(busy=bool(wm.atelier_running))
     if _live.previews_shown != shown:
+        if shown == 0:  # the first preview replaces the source in the editors that show it
+            _swap_shown(bpy.data.images.get(_live.source_name), _live.image)
         for window in wm.windows:
             for area in window.screen.areas:
                 if area.type == "IMAGE_EDITOR":

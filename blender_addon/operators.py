@@ -16,8 +16,8 @@ import bpy
 from bpy.props import IntProperty, StringProperty
 
 from . import prefs
-from .job import Job, JobCancelled, JobError, ResultSettings
-from .requests import (prepare_animate, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
+from .job import Job, JobCancelled, JobError, Preparing, ResultSettings
+from .requests import (animate_steps, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
                        prepare_texture_train, style_options)
 from .runner import PREVIEW_NAME, JobRunner, get_client, remove_frames, run_blocking
 
@@ -83,7 +83,12 @@ def _editor_image(context, name: str) -> bpy.types.Image:
     if image is None:
         raise JobError("no image: show an image in the Image Editor")
     if image.name.startswith(PREVIEW_NAME):
-        raise JobError("that is the live preview; show the image you want to use")
+        from . import live_preview
+
+        source = live_preview.source_image() if image.name == live_preview.LIVE_PREVIEW_NAME else None
+        if source is None:
+            raise JobError("that is a preview; show the image you want to use")
+        image = source  # the live preview stands for the image it previews
     return image
 
 
@@ -100,15 +105,16 @@ def _image_node(context, material: str, node: str) -> bpy.types.Node:
     return n
 
 
-def _animation_job(context, scene, styles, options, out_dir) -> Job:
-    """The whole frame range as one temporally coherent job (frames rendered when it is prepared)."""
+def _animation_steps(context, scene, styles, options, out_dir) -> Iterator[Preparing | Job]:
+    """The whole frame range as one temporally coherent job, its frames rendered one per step (timer
+    tick in the UI)."""
     s = _settings(context)
     animation = {"temporal_weight": s.temporal_weight, "edge_guide": s.edge_guide.lower(),
                  "edge_strength": s.edge_strength, "depth_stroke_scale": s.depth_stroke_scale}
-    return prepare_animate(scene, styles, options, out_dir, animation=animation,
-                           background=s.world_style.lower().replace("_", "-"),
-                           styles_by_material_index=s.styles_by_material_index,
-                           styles_by_object_index=s.styles_by_object_index)
+    return animate_steps(scene, styles, options, out_dir, animation=animation,
+                         background=s.world_style.lower().replace("_", "-"),
+                         styles_by_material_index=s.styles_by_material_index,
+                         styles_by_object_index=s.styles_by_object_index)
 
 
 def error_line(exc: BaseException) -> str:
@@ -119,14 +125,16 @@ def error_line(exc: BaseException) -> str:
     return text if isinstance(exc, (JobError, OSError, ValueError)) else f"{type(exc).__name__}: {text}"
 
 
-def progress_line(step: int, total: int, elapsed: float) -> str:
+def progress_line(step: int, total: int, elapsed: float, first_step: int = 0) -> str:
     """The short line under the progress bar: 'Step 12/40 · ~0:35 left' (the details, job name and
-    losses, go to the status bar)."""
+    losses, go to the status bar). ``elapsed``: seconds since ``first_step`` was reported, so the
+    start-up (worker, network loading) does not count as step time."""
     if total <= 0 or step <= 0:
         return "Starting…"
     line = f"Step {step}/{total}"
-    if step < total and elapsed > 1.0:
-        left = int(round(elapsed * (total - step) / step))
+    done = step - first_step
+    if step < total and done > 0 and elapsed > 1.0:
+        left = int(round(elapsed * (total - step) / done))
         line += f" · ~{left // 60}:{left % 60:02d} left"
     return line
 
@@ -142,7 +150,7 @@ class _JobOperator:
     _runner: Optional[JobRunner] = None
     _space = None
     _final_size: Optional[tuple[int, int]] = None  # result size, so the live preview keeps one size
-    _job_started = 0.0
+    _first_step: Optional[tuple[int, float]] = None  # (step, time) the running job first reported
     _job_seen = None
 
     def make_jobs(self, context) -> Iterator[Job]:
@@ -161,6 +169,8 @@ class _JobOperator:
             client = _client(context)
             images: list = []
             for job in self.make_jobs(context):
+                if isinstance(job, Preparing):  # blocking: preparation steps simply run in turn
+                    continue
                 images += run_blocking(client, job)
                 done.append(job)
                 self._report_info(job)
@@ -212,9 +222,14 @@ class _JobOperator:
         had_preview = runner.previews_shown
         state = runner.tick()
         wm.atelier_progress = runner.progress
-        if runner.job is not self._job_seen:  # a new job of a chain: the time left starts afresh
-            self._job_seen, self._job_started = runner.job, time.monotonic()
-        wm.atelier_status = progress_line(runner.step, runner.total, time.monotonic() - self._job_started)
+        now = time.monotonic()
+        if runner.job is not self._job_seen or self._first_step is None:
+            # a new job of a chain: the time left is measured afresh from its first reported step
+            self._job_seen = runner.job
+            self._first_step = (runner.step, now) if runner.step > 0 else None
+        first, since = self._first_step or (runner.step, now)
+        wm.atelier_status = (runner.preparing.message if runner.preparing is not None else  # rendering frames
+                             progress_line(runner.step, runner.total, now - since, first))
         if state == "running":
             context.workspace.status_text_set(f"Atelier: {runner.status}  (Esc cancels)")
             if runner.previews_shown != had_preview and runner.preview is not None:
@@ -305,6 +320,8 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
     """Render the scene (or use the last render), read its passes, stylize it into a new image"""
     bl_idname = "atelier.stylize_render"
     bl_label = "Stylize render"
+    last_render: bpy.props.BoolProperty(name="Last render", default=False, options={"SKIP_SAVE"},
+                                        description="Stylize the Render Result as it is, without rendering again")
 
     def make_jobs(self, context):
         s = _settings(context)
@@ -317,11 +334,16 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
             if not out_dir:
                 raise JobError("set an output folder for the animation frames")
             os.makedirs(out_dir, exist_ok=True)
-            yield _animation_job(context, scene, styles, options, out_dir)
+            yield from _animation_steps(context, scene, styles, options, out_dir)
         else:
-            yield prepare_stylize_render(scene, styles, options, use_last_render=s.use_last_render,
+            last = s.use_last_render or self.last_render
+            yield prepare_stylize_render(scene, styles, options, use_last_render=last,
                                               styles_by_object_index=s.styles_by_object_index,
                                               result=_result_settings(context))
+
+    def finished(self, context, images):
+        if images:  # started from the Image Editor (the F12 window): show the stylized render there
+            self._show_in_editor(context, images[0])
 
 
 class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):

@@ -93,7 +93,7 @@ class AtelierSettings(bpy.types.PropertyGroup):
     # animation guidance from render passes (core/animation)
     temporal_weight: FloatProperty(name="Temporal coherence", default=200.0, min=0.0, soft_max=2000.0,
                                    description="Hold each frame to the previous stylized frame moved by the "
-                                               "Vector pass (0: every frame on its own)")
+                                               "Vector pass, relative to the style strength (0: every frame on its own)")
     edge_guide: EnumProperty(name="Keep outlines", items=[
         ("OFF", "Off", ""), ("DEPTH", "Silhouettes (Depth)", ""), ("NORMAL", "Creases (Normal)", ""),
         ("BOTH", "Both", "")], description="More content weight where depth or normals change sharply")
@@ -131,7 +131,7 @@ def register_runtime_props() -> None:
     wm.atelier_live_preview = BoolProperty(
         name="Live preview", default=False, options={"SKIP_SAVE"}, update=_live_toggled,
         description="While you change style or strength, stylize a small copy of the shown image with the "
-                    "Fast method into the 'Atelier Preview (live)' image (pick it in the image list to look)")
+                    "Fast method into the 'Atelier Preview (live)' image, shown in this editor while on")
 
 
 def unregister_runtime_props() -> None:

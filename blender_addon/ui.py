@@ -7,9 +7,13 @@ Labels stay short enough for the default sidebar width; long explanations live i
 """
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 RUN_SCALE = 1.4  # the main button of each panel is a little taller
+SIDEBAR_CHARS = 24  # characters of a label that fit the default sidebar width next to an icon
+TRAINED_MODELS = ("psgan", "dcgan")  # texture models that use the training steps (patches, optim: none)
 
 
 # ---------------------------------------------------------------- sections
@@ -53,8 +57,9 @@ def draw_object_styles(layout, context, s) -> None:
     col = box.column(align=True)
     col.label(text="Index 0: the style above")
     for i, item in enumerate(s.extra_styles):
-        row = col.row(align=True)
-        row.label(text=f"Index {i + 1}")
+        split = col.split(factor=0.3, align=True)  # a narrow label leaves the picker room for the name
+        split.label(text=f"Index {i + 1}")
+        row = split.row(align=True)
         row.prop(item, "image", text="")
         row.operator("atelier.style_remove", text="", icon="X").index = i
     box.operator("atelier.style_add", icon="ADD")
@@ -96,14 +101,25 @@ def draw_run(layout, operator: str, *, enabled: bool, icon: str, text: str = "")
         row.operator(operator, icon=icon)
 
 
-def draw_live_preview(layout, context) -> None:
-    """Image Editor only: the Live preview toggle and, while on, what it is doing."""
-    layout.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
+def draw_live_preview(layout, context, *, has_source: bool) -> None:
+    """Image Editor only: the Live preview toggle (it needs an image to preview; once on it can always
+    be turned off) and, while on, its strength and what it is doing."""
+    col = layout.column(align=True)
+    row = col.row()
+    row.enabled = has_source or context.window_manager.atelier_live_preview
+    row.prop(context.window_manager, "atelier_live_preview", icon="HIDE_OFF")
     from . import live_preview
 
     live = live_preview.current()  # None while the toggle is off
-    if live is not None and live.message:
-        layout.label(text=live.message, icon="INFO")
+    if live is None:
+        return
+    s = context.scene.atelier
+    if s.method != "fast":  # the preview always runs the Fast method: its own strength, right here
+        col.prop(s, "fast_strength", text="Preview strength")
+    if live.message:  # e.g. "choose a style image in the Atelier panel": wrapped, not cut
+        col = layout.column(align=True)
+        for i, line in enumerate(textwrap.wrap(live.message, SIDEBAR_CHARS)):
+            col.label(text=line, icon="INFO" if i == 0 else "BLANK1")
 
 
 def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) -> None:
@@ -113,7 +129,9 @@ def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) ->
     box.label(text="Texture", icon="TEXTURE")
     col = box.column(align=True)
     col.prop(s, "texture_model", text="")
-    col.prop(s, "train_steps")
+    row = col.row(align=True)
+    row.active = s.texture_model in TRAINED_MODELS  # patch synthesis has no training steps
+    row.prop(s, "train_steps")
     col = box.column(align=True)
     col.prop(s, "texture_width")
     col.prop(s, "texture_height")
@@ -165,12 +183,25 @@ class _AtelierSidebar:
         layout.label(text=text, icon=icon)
         busy = draw_progress(layout, context)
         draw_style(layout, s)
+        if self.shows_render(context):  # the render window after F12: stylize that render
+            draw_object_styles(layout, context, s)
+            draw_engine(layout, s, tileable=False)
+            draw_results(layout, s)
+            row = layout.row()
+            row.enabled, row.scale_y = not busy, RUN_SCALE
+            row.operator("atelier.stylize_render", icon="RENDER_STILL").last_render = True
+            draw_texture(layout, s, has_source=False, busy=busy, into_node=False)
+            return
         draw_engine(layout, s)
         draw_results(layout, s)
         draw_run(layout, self.stylize_operator, enabled=has_source and not busy, icon="BRUSH_DATA")
         if not self.into_node:
-            draw_live_preview(layout, context)
+            draw_live_preview(layout, context, has_source=has_source)
         draw_texture(layout, s, has_source=has_source, busy=busy, into_node=self.into_node)
+
+    @classmethod
+    def shows_render(cls, context) -> bool:
+        return False
 
 
 class ATELIER_PT_image_editor(_AtelierSidebar, bpy.types.Panel):
@@ -180,12 +211,26 @@ class ATELIER_PT_image_editor(_AtelierSidebar, bpy.types.Panel):
 
     @classmethod
     def target(cls, context):
+        from . import live_preview
+
         image = getattr(context.space_data, "image", None)
         if image is None:
             return "Show an image", "IMAGE_DATA", False
-        if image.name.startswith("Atelier Preview"):
-            return "Live preview", "HIDE_OFF", False
+        if cls.shows_render(context):
+            return "Render Result", "RENDER_RESULT", True
+        if image.name == live_preview.LIVE_PREVIEW_NAME:
+            source = live_preview.source_image()  # Stylize works on the previewed image
+            if source is not None:
+                return f"Live: {source.name}", "HIDE_OFF", True
+            return "Live preview (off)", "HIDE_OFF", False
+        if image.name.startswith(live_preview.PREVIEW_NAME):
+            return "Preview of the job", "TIME", False
         return image.name, "IMAGE_DATA", True
+
+    @classmethod
+    def shows_render(cls, context) -> bool:
+        image = getattr(context.space_data, "image", None)
+        return image is not None and image.type == "RENDER_RESULT"
 
 
 class ATELIER_PT_shader_editor(_AtelierSidebar, bpy.types.Panel):
@@ -208,13 +253,17 @@ class ATELIER_PT_shader_editor(_AtelierSidebar, bpy.types.Panel):
 
 class ATELIER_PT_render(bpy.types.Panel):
     """Render properties: open, with only what a render stylize needs; the engine options sit in a
-    closed sub-panel. Add-on panels come after the render engine's own, so the top bar's Render
-    menu also gets a 'Stylize Render' entry (draw_render_menu)."""
+    closed sub-panel. As a top-level panel it landed after all the engine's panels (below Bake in
+    Cycles, found only by scrolling; bl_order cannot go below the engines' 0). As a sub-panel of
+    the header-less engine selector (RENDER_PT_context, there for every engine) it sits right under
+    Render Engine, above Sampling. The top bar's Render menu and the Image Editor showing the Render
+    Result (the F12 window) also have 'Stylize render'."""
     bl_idname = "ATELIER_PT_render"
     bl_label = "Neural Atelier"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "render"
+    bl_parent_id = "RENDER_PT_context"
 
     def draw_header(self, context):
         self.layout.label(icon="BRUSH_DATA")

@@ -49,6 +49,9 @@ class RecordingLayout:
     def _enabled(self) -> bool:
         return self.enabled and (self.parent is None or self.parent._enabled())
 
+    def _active(self) -> bool:  # greyed out but still usable when False
+        return self.active and (self.parent is None or self.parent._active())
+
     def _child(self) -> "RecordingLayout":
         return RecordingLayout(self.items, self)
 
@@ -75,7 +78,8 @@ class RecordingLayout:
         assert property in props, f"{type(data).__name__} has no property {property!r}"
         rna = props[property]
         label = rna.name if text is None else text
-        self.items.append(Recorded(kind="prop", name=property, text=label, type=rna.type, enabled=self._enabled()))
+        self.items.append(Recorded(kind="prop", name=property, text=label, type=rna.type, enabled=self._enabled(),
+                                   active=self._active()))
 
     def operator(self, operator: str, *, text: "str | None" = None, icon: str = "NONE", **_kw):
         self._icon(icon)
@@ -175,6 +179,7 @@ def test_image_editor_panel_without_image(addon, scene):
     generate = find(items, "operator", "atelier.generate_texture")[0]
     stylize = find(items, "operator", "atelier.stylize_image")[0]
     assert not train.enabled and not stylize.enabled        # they need an image
+    assert not find(items, "prop", "atelier_live_preview")[0].enabled  # nothing to preview
     assert generate.enabled and generate.props == {"to_node": False}  # a model file is all it needs
 
 
@@ -208,6 +213,8 @@ def test_progress_line_is_short_while_running(addon, scene):
     assert not find(items, "operator", "atelier.generate_texture")[0].enabled
     assert operators.progress_line(0, 0, 0.0) == "Starting…"
     assert operators.progress_line(10, 10, 5.0) == "Step 10/10"
+    # start-up time is no step time: 1 step reported after 60 s of loading gives no 51-minute estimate
+    assert operators.progress_line(11, 400, 6.0, first_step=1) == "Step 11/400 · ~3:53 left"
 
 
 def test_shader_editor_panel(addon, scene):
@@ -240,12 +247,16 @@ def test_render_panel_explains_per_object_styles(addon, scene):
     plain = draw(ui.ATELIER_PT_render, _context(scene))
     assert find(plain, "operator", "atelier.stylize_render")[0].enabled
     assert "DEFAULT_CLOSED" not in getattr(ui.ATELIER_PT_render, "bl_options", set())
+    # under the engine selector, not below all the engine's panels (issue 14 item 8)
+    assert ui.ATELIER_PT_render.bl_parent_id == "RENDER_PT_context"
+    assert hasattr(bpy.types, "RENDER_PT_context") and hasattr(bpy.types, "ATELIER_PT_render")
     s.styles_by_object_index, s.animation = True, True
     s.extra_styles.add()
     scene.view_layers[0].use_pass_object_index = False
     items = draw(ui.ATELIER_PT_render, _context(scene))
     assert find(items, "label", text="Pass Index picks the style")
     assert find(items, "prop", "use_pass_object_index"), "no way to turn on the Object Index pass"
+    assert find(items, "label", text="Index 1"), "the extra style row is named by its Pass Index"
     assert find(items, "operator", "atelier.style_remove") and find(items, "prop", "output_dir")
     items_menu: list = []
     ui.draw_render_menu(_StandIn(RecordingLayout(items_menu), None), _context(scene))
@@ -332,11 +343,15 @@ def test_live_preview_toggle_only_in_the_image_editor(addon, scene):
         items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
         toggle = find(items, "prop", "atelier_live_preview")
         assert toggle and toggle[0].text == "Live preview" and toggle[0].type == "BOOLEAN"
+        assert not find(items, "prop", "fast_strength")  # multi-scale settings, preview off
         live = live_preview.start(image.name)
         # (started directly: the toggle's callback looks for an Image Editor, and there is none here)
         live.message = "choose a style image in the Atelier panel"
         items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
-        assert find(items, "label", text=live.message)
+        lines = [i.text for i in items if i.kind == "label" and i.text and i.text in live.message]
+        assert " ".join(lines) == live.message and all(len(t) <= SIDEBAR_TEXT_LIMIT for t in lines)
+        # the preview runs the Fast method: its strength shows under the toggle, not only with Method: Fast
+        assert find(items, "prop", "fast_strength", text="Preview strength")
         node_items = draw(ui.ATELIER_PT_shader_editor, _context(scene, space_data=SimpleNamespace(
             tree_type="ShaderNodeTree")))
         assert not find(node_items, "prop", "atelier_live_preview")
@@ -344,3 +359,60 @@ def test_live_preview_toggle_only_in_the_image_editor(addon, scene):
         wm.atelier_live_preview = False
         assert live_preview.current() is None and not bpy.app.timers.is_registered(live_preview._timer)
         bpy.data.images.remove(image)
+
+
+def test_render_result_in_image_editor_offers_stylize_render(addon, scene):
+    """The F12 window shows the Render Result, whose pixels Python cannot read: the panel offers
+    'Stylize render' of the last render there instead of an image Stylize that would fail."""
+    from blender_addon import ui
+
+    render = SimpleNamespace(name="Render Result", type="RENDER_RESULT")  # only a render makes the real one
+    scene.atelier.styles_by_object_index = True
+    items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=render)))
+    run = find(items, "operator", "atelier.stylize_render")
+    assert run and run[0].enabled and run[0].props == {"last_render": True}
+    assert not find(items, "operator", "atelier.stylize_image") and not find(items, "prop", "atelier_live_preview")
+    assert find(items, "label", text="Render Result") and find(items, "label", text="Pass Index picks the style")
+    assert not find(items, "operator", "atelier.train_texture")[0].enabled
+
+
+def test_live_preview_shown_stands_for_its_source(addon, scene):
+    """While Live preview is on, the editor shows 'Atelier Preview (live)'; the panel names the source
+    and Stylize works on it. The first preview replaces the source in the editors, Off brings it back."""
+    from blender_addon import live_preview, operators, ui
+
+    image = _image()
+    preview = bpy.data.images.new(live_preview.LIVE_PREVIEW_NAME, 4, 4)
+    try:
+        live_preview.start(image.name)
+        items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=preview)))
+        assert find(items, "label", text=f"Live: {image.name}")
+        assert find(items, "operator", "atelier.stylize_image")[0].enabled
+        context = SimpleNamespace(space_data=SimpleNamespace(type="IMAGE_EDITOR", image=preview))
+        assert operators._editor_image(context, "") == image
+        live_preview.stop()
+        off = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=preview)))
+        assert not find(off, "operator", "atelier.stylize_image")[0].enabled
+        with pytest.raises(operators.JobError):
+            operators._editor_image(context, "")
+    finally:
+        live_preview.stop()
+        bpy.data.images.remove(preview)
+        bpy.data.images.remove(image)
+
+
+def test_patch_texture_model_greys_out_training_steps(addon, scene):
+    """Patch synthesis trains nothing: its Steps field is greyed out, the GAN models' is not."""
+    from blender_addon import ui
+
+    s = scene.atelier
+    saved = s.texture_model
+    try:
+        shown = {}
+        for model in ("patches", "psgan"):
+            s.texture_model = model
+            items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=None)))
+            shown[model] = find(items, "prop", "train_steps")[0].active
+        assert shown == {"patches": False, "psgan": True}
+    finally:
+        s.texture_model = saved

@@ -20,8 +20,16 @@ import traceback
 import bpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gui_live_steps  # noqa: E402
+import gui_render_steps  # noqa: E402
 import gui_steps  # noqa: E402
 import x11_input  # noqa: E402
+
+# the screenshots the README shows (the rest stay in --out only)
+README_SHOTS = {"01-image-editor-no-image", "02-image-editor-panel", "03-stylize-running", "05-cancel-button",
+                "09-shader-editor", "10-render-panel", "12-preferences", "13-render-result-panel"}
+STEPS = (gui_steps.SETUP_STEPS + gui_live_steps.STEPS + gui_steps.IMAGE_STEPS + gui_render_steps.STEPS
+         + gui_steps.END_STEPS)
 
 
 def parse_args() -> argparse.Namespace:
@@ -99,7 +107,7 @@ class Check:
         path = os.path.join(self.args.out, name + ".png")
         subprocess.run(["import", "-window", "root", path], check=True)
         self.shots.append(path)
-        if self.args.docs and crop is not None:
+        if self.args.docs and crop is not None and name in README_SHOTS:
             x, y, w, h = (int(v) for v in crop)
             top = self.window().height - (y + h)
             # narrow panels stay crisp PNGs; wide editor views become JPGs 900 px wide (README size)
@@ -129,7 +137,7 @@ class Check:
 
 
 def main() -> None:
-    check = Check(parse_args(), gui_steps.STEPS)
+    check = Check(parse_args(), STEPS)
     bpy.app.timers.register(check.tick, first_interval=1.0)
 
 
