@@ -582,3 +582,6 @@ def test_live_preview_debounces_into_one_fast_job_and_never_touches_the_image(ad
     wm = bpy.context.window_manager
     wm.atelier_live_preview = False
     assert not bpy.app.timers.is_registered(live_preview._timer) and live_preview.current() is None
+    # The preview image stays for a last look; this test made it, so it removes it (later modules in the
+    # same Blender session create their own under the same name).
+    bpy.data.images.remove(bpy.data.images[live_preview.LIVE_PREVIEW_NAME])
