@@ -234,7 +234,8 @@ def _optimise(job: _Job) -> StyleResult:
         # run is not dominated by its start; 200 steps or more keep the recipe's 0.99 (a third capped it at
         # 0.985; benchmarks/STYLE_RECIPE.md measured 0.99 at 200 steps; K: 0.99 over 500 steps).
         decay = min(average, max(0.0, 1.0 - 2.0 / n_steps)) if average > 0 else 0.0
-        run = ScaleRun(objective, x, optimizer_name, lr, decay, carried)
+        run = ScaleRun(objective, x, optimizer_name, lr, decay, carried,
+                       prox=objective.prox if objective.proximal else None)
         for k in range(n_steps):
             if cancel is not None:
                 cancel.check()

@@ -93,6 +93,9 @@ class StyleOptions:
     init: start from the 'content' image (default) or from seeded 'noise'.
     strength: method 'fast' only: 0..1 from the content's own style vector to the style's (None: 1).
         For 'fast', `size` is the network's working size (None: its measured default).
+    full_edge: method 'fast' only: when the content is a shrunk copy of a larger image (a live
+        preview), that image's long edge; the default working size is chosen for it, so the preview's
+        strokes have the size they will have in the full result (None: the content's own long edge).
     """
 
     method: str = "multiscale"
@@ -121,6 +124,7 @@ class StyleOptions:
     pooling: Optional[str] = None
     average: Optional[float] = None
     strength: Optional[float] = None
+    full_edge: Optional[int] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -175,6 +179,7 @@ class StyleOptions:
         number("preview_every", 0, 100000, integer=True)
         number("tile_size", 32, 32768, integer=True, none_ok=True)
         number("strength", 0, 1, none_ok=True)
+        number("full_edge", 8, 1 << 20, integer=True, none_ok=True)
         if not isinstance(self.tileable, bool):
             raise UserError(f"tileable: expected true or false, got {self.tileable!r}")
         if self.half is not None and not isinstance(self.half, bool):
