@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     ap.add_argument("--steps", type=int, default=20, help="steps per scale (multiscale; the coarsest gets 2x)")
     ap.add_argument("--backbone", default="offline", choices=("offline", "vgg19"))
-    ap.add_argument("--temporal-weights", default="", help="comma-separated γ values (default: the default γ)")
+    ap.add_argument("--temporal-weights", default="", help="comma-separated γ values, relative to the style weight (default: the default γ)")
     ap.add_argument("--style", default=str(ROOT / "core" / "samples" / "style_swirls.png"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--keep", metavar="DIR", help="write the frames and a contact sheet here")

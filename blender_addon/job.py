@@ -22,6 +22,14 @@ class JobCancelled(RuntimeError):
 
 
 @dataclass
+class Preparing:
+    """Yielded by a job generator while it prepares its next job over several timer ticks (e.g. one
+    animation frame rendered per tick), so Blender's UI stays live in between; shows `message`."""
+    message: str
+    fraction: float = 0.0
+
+
+@dataclass
 class ResultSettings:
     """Where and how results are stored."""
     float_buffer: bool = False      # colour results as linearised float instead of 8-bit sRGB

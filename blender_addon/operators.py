@@ -16,8 +16,8 @@ import bpy
 from bpy.props import IntProperty, StringProperty
 
 from . import prefs
-from .job import Job, JobCancelled, JobError, ResultSettings
-from .requests import (prepare_animate, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
+from .job import Job, JobCancelled, JobError, Preparing, ResultSettings
+from .requests import (animate_steps, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
                        prepare_texture_train, style_options)
 from .runner import PREVIEW_NAME, JobRunner, get_client, remove_frames, run_blocking
 
@@ -38,7 +38,8 @@ def _style_options(context) -> dict:
     s = _settings(context)
     p = prefs.get(context)
     return style_options(
-        method=s.method, backbone=s.backbone, weights=p.weights_file if p else "", size=s.size, steps=s.steps,
+        method=s.method, backbone=s.backbone, weights=p.weights_file if p else "",
+        size=s.fast_size if s.method == "fast" else s.size, steps=s.steps,
         strength=s.strength, style_scale=s.style_scale, preserve_color=s.preserve_color, tileable=s.tileable,
         seed=s.seed, device=p.device if p else "auto", memory_gb=p.memory_budget_gb if p else 0.0,
         fast_strength=s.fast_strength)
@@ -104,15 +105,16 @@ def _image_node(context, material: str, node: str) -> bpy.types.Node:
     return n
 
 
-def _animation_job(context, scene, styles, options, out_dir) -> Job:
-    """The whole frame range as one temporally coherent job (frames rendered when it is prepared)."""
+def _animation_steps(context, scene, styles, options, out_dir) -> Iterator[Preparing | Job]:
+    """The whole frame range as one temporally coherent job, its frames rendered one per step (timer
+    tick in the UI)."""
     s = _settings(context)
     animation = {"temporal_weight": s.temporal_weight, "edge_guide": s.edge_guide.lower(),
                  "edge_strength": s.edge_strength, "depth_stroke_scale": s.depth_stroke_scale}
-    return prepare_animate(scene, styles, options, out_dir, animation=animation,
-                           background=s.world_style.lower().replace("_", "-"),
-                           styles_by_material_index=s.styles_by_material_index,
-                           styles_by_object_index=s.styles_by_object_index)
+    return animate_steps(scene, styles, options, out_dir, animation=animation,
+                         background=s.world_style.lower().replace("_", "-"),
+                         styles_by_material_index=s.styles_by_material_index,
+                         styles_by_object_index=s.styles_by_object_index)
 
 
 def error_line(exc: BaseException) -> str:
@@ -167,6 +169,8 @@ class _JobOperator:
             client = _client(context)
             images: list = []
             for job in self.make_jobs(context):
+                if isinstance(job, Preparing):  # blocking: preparation steps simply run in turn
+                    continue
                 images += run_blocking(client, job)
                 done.append(job)
                 self._report_info(job)
@@ -224,7 +228,8 @@ class _JobOperator:
             self._job_seen = runner.job
             self._first_step = (runner.step, now) if runner.step > 0 else None
         first, since = self._first_step or (runner.step, now)
-        wm.atelier_status = progress_line(runner.step, runner.total, now - since, first)
+        wm.atelier_status = (runner.preparing.message if runner.preparing is not None else  # rendering frames
+                             progress_line(runner.step, runner.total, now - since, first))
         if state == "running":
             context.workspace.status_text_set(f"Atelier: {runner.status}  (Esc cancels)")
             if runner.previews_shown != had_preview and runner.preview is not None:
@@ -329,7 +334,7 @@ class ATELIER_OT_stylize_render(_JobOperator, bpy.types.Operator):
             if not out_dir:
                 raise JobError("set an output folder for the animation frames")
             os.makedirs(out_dir, exist_ok=True)
-            yield _animation_job(context, scene, styles, options, out_dir)
+            yield from _animation_steps(context, scene, styles, options, out_dir)
         else:
             last = s.use_last_render or self.last_render
             yield prepare_stylize_render(scene, styles, options, use_last_render=last,

@@ -14,7 +14,7 @@ import numpy as np
 import bpy
 
 from . import job_files, passes, pixels
-from .job import Job, JobError, ResultSettings, node_ref, texture_label
+from .job import Job, JobError, Preparing, ResultSettings, node_ref, texture_label
 
 
 def new_job_folder() -> str:
@@ -211,8 +211,10 @@ def style_options(*, method: str = "multiscale", backbone: str = "auto", weights
                   steps: int = 0, strength: float = 1.0, tv_weight: float = -1.0,
                   style_scale: float = 1.0, preserve_color: str = "NONE", tileable: bool = False, seed: int = 0,
                   device: str = "auto", memory_gb: float = 0.0, preview_every: int = 5,
-                  fast_strength: float = 1.0) -> dict[str, Any]:
+                  fast_strength: float = 1.0, full_edge: int = 0) -> dict[str, Any]:
     """StyleOptions as the worker wants them, from UI-style values (0 / 'NONE' / -1 mean default).
+    For 'fast', size 0 leaves the working size to core (the method's measured default), and
+    `full_edge` (live preview) names the long edge of the image the content is a shrunk copy of.
     `strength` is the optimisation methods' style/content balance relative to the method's tuned default
     (core owns β per method, so the add-on scales the content weight instead: 2 = twice the style per unit
     of content, 0 = no style); the 'fast' method's 0..1 mix is `fast_strength`."""
@@ -235,6 +237,8 @@ def style_options(*, method: str = "multiscale", backbone: str = "auto", weights
         opts["max_memory_gb"] = float(memory_gb)
     if opts["method"] == "fast":
         opts["strength"] = float(fast_strength)
+        if full_edge:
+            opts["full_edge"] = int(full_edge)
     elif strength <= 0:
         opts["style_weight"] = 0.0
     elif strength != 1.0:
@@ -249,12 +253,28 @@ def prepare_animate(scene: bpy.types.Scene, styles: Iterable[Any], options: dict
     """Whole animation with temporal coherence: render every frame (Vector, Depth, Normal and index
     passes on, motion blur off, the user's settings restored) into the job folder as EXR, then one
     `animate` request stylizes them in order into ``out_dir``/frame_NNNN.png (never over files of
-    another run; a rerun continues after the last finished frame).
+    another run; a rerun continues after the last finished frame). Blocking; the UI uses
+    `animate_steps`, which renders one frame per step.
 
     animation: {"temporal_weight", "edge_guide", "edge_strength", "depth_stroke_scale"} (core's
     defaults where missing). With several styles and ``styles_by_material_index`` (or
     ``styles_by_object_index``), style k is used where the Material (Object) Index pass is k (k >= 1),
     the first style elsewhere; with background 'own' the last style goes to the world."""
+    for item in animate_steps(scene, styles, options, out_dir, animation=animation, background=background,
+                              styles_by_material_index=styles_by_material_index,
+                              styles_by_object_index=styles_by_object_index, frames=frames):
+        if isinstance(item, Job):
+            return item
+    raise JobError("the animation job was not prepared")  # unreachable: the steps end with the job
+
+
+def animate_steps(scene: bpy.types.Scene, styles: Iterable[Any], options: dict[str, Any], out_dir: str, *,
+                  animation: Optional[dict[str, Any]] = None, background: str = "with-rest",
+                  styles_by_material_index: bool = False, styles_by_object_index: bool = False,
+                  frames: Optional[Iterable[int]] = None) -> Iterator[Preparing | Job]:
+    """`prepare_animate` one frame at a time: yields Preparing before each frame (the next item renders
+    it), then the Job. Each frame's render restores the user's settings, so nothing of theirs stays
+    changed while the UI is live between frames; closing the generator early removes what it rendered."""
     from . import clip_render
 
     named = style_arrays(styles)
@@ -264,8 +284,12 @@ def prepare_animate(scene: bpy.types.Scene, styles: Iterable[Any], options: dict
         raise JobError("the scene's frame range is empty")
     if background == "own" and len(named) < 2:
         raise JobError("'World: own style' needs a second style (the last one is the world's)")
+    layer = clip_render.rendered_layer(scene).name
     with _job_folder() as folder:
-        exr = clip_render.render_frames(scene, frame_list, folder)
+        exr: list[str] = []
+        for i, frame in enumerate(frame_list):
+            yield Preparing(f"Rendering frame {frame} ({i + 1}/{len(frame_list)})", i / len(frame_list))
+            exr += clip_render.render_frames(scene, [frame], folder, view_layer=layer)
         paths = _save_styles(folder, named)
         background_style = paths.pop() if background == "own" else None
         by_index = {str(k): p for k, p in enumerate(paths) if k >= 1}
@@ -277,7 +301,8 @@ def prepare_animate(scene: bpy.types.Scene, styles: Iterable[Any], options: dict
                   "background": background,
                   "background_style": background_style, "options": dict(options),
                   "animation": {**(animation or {}), **clip_render.view_settings(scene)},
+                  "view_layer": layer,  # the worker reads this layer, not its guess at the rendered one
                   "output_dir": os.path.abspath(out_dir)}
         job = Job("animate", params, folder, source_name=f"{scene.name} animation", style_name=named[0][0])
         job.info["frames"] = len(exr)
-        return job
+    yield job  # outside the folder's guard: closing the generator after this must not delete it

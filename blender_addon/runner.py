@@ -15,7 +15,7 @@ import numpy as np
 import bpy
 
 from . import job_files, pixels
-from .job import Job, JobCancelled, JobError, resolve_node
+from .job import Job, JobCancelled, JobError, Preparing, resolve_node
 from .requests import follow_up
 from .results import apply_result
 
@@ -82,11 +82,12 @@ class JobRunner:
     created (earlier steps of a chain included) and restores nodes, so the scene is as it was.
     """
 
-    def __init__(self, client, job_iter: Iterable[Job], *, show_previews: bool = True,
+    def __init__(self, client, job_iter: Iterable[Job | Preparing], *, show_previews: bool = True,
                  preview_size: Optional[tuple[int, int]] = None) -> None:
         self.client = client
         self._jobs = iter(job_iter)
         self.job: Optional[Job] = None
+        self.preparing: Optional[Preparing] = None  # the job iterator is still preparing (one item per tick)
         self.done: list[Job] = []
         self.created: list[bpy.types.Image] = []
         self.state = "running"
@@ -109,7 +110,14 @@ class JobRunner:
             raise JobError("nothing to do")
 
     def _next(self) -> bool:
-        self.job = next(self._jobs, None)
+        item = next(self._jobs, None)
+        self.preparing = item if isinstance(item, Preparing) else None
+        if self.preparing is not None:  # continued on the next tick, so the UI stays live meanwhile
+            self.job = None
+            self.progress, self.step, self.total = self.preparing.fraction, 0, 0
+            self.status = self.preparing.message
+            return True
+        self.job = item
         if self.job is None:
             return False
         self._cancel_sent = False
@@ -119,7 +127,10 @@ class JobRunner:
         return True
 
     def cancel(self) -> None:
-        """Ask the worker to stop; the run ends as 'cancelled' on a later tick."""
+        """Ask the worker to stop; the run ends as 'cancelled' on a later tick (at once while preparing)."""
+        if self.preparing is not None and self.state == "running":
+            self._stop("cancelled", "Cancelled; nothing was changed")
+            return
         if self.job is not None and self.job.id and not self._cancel_sent:
             self.client.cancel(self.job.id)
             self._cancel_sent = True
@@ -129,6 +140,10 @@ class JobRunner:
         if self.state != "running":
             return self.state
         try:
+            if self.preparing is not None:
+                if not self._next():
+                    self._stop("finished", "")
+                return self.state
             for ev in self.client.poll():
                 if self.job is None or ev.get("id") != self.job.id:
                     continue

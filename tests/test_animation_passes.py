@@ -177,3 +177,34 @@ def test_png_frames_with_npy_vectors(tmp_path, clip):
     with pytest.raises(UserError, match="not a readable OpenEXR"):
         (tmp_path / "x.exr").write_bytes(b"junk")
         frames.read_frame(tmp_path / "x.exr")
+
+
+def test_two_view_layers_the_named_one_is_read_and_only_it_is_rendered(tmp_path):
+    """A user's render of two view layers (one with more passes: AO, Emission, ...): the 'most passes'
+    guess reads the other layer; --view-layer / the add-on's request name the right one. The add-on's
+    own renders enable only the rendered layer (with two, Blender failed to save the second frame)."""
+    from blender_addon import clip_render, compat, demo_clip
+
+    scene = demo_clip.build_clip_scene((32, 24), frames=2, samples=1)
+    rendered = clip_render.rendered_layer(scene).name
+    extra = scene.view_layers.new("Extra")
+    for name in ("use_pass_emit", "use_pass_ambient_occlusion", "use_pass_diffuse_color", "use_pass_mist",
+                 "use_pass_z", "use_pass_normal", "use_pass_vector"):
+        setattr(extra, name, True)
+    for name in clip_render.PASS_SWITCHES:
+        setattr(scene.view_layers[rendered], name, True)
+    # As a user's F12 render saved as multilayer EXR: every enabled layer in one file.
+    bpy.ops.render.render(write_still=False, scene=scene.name)
+    compat.set_multilayer_exr(scene, compressed=False)
+    users = str(tmp_path / "users_0001.exr")
+    bpy.data.images["Render Result"].save_render(filepath=users, scene=scene)
+    assert set(frames.read_exr_passes(users)) >= {rendered, "Extra"}
+    assert frames.read_frame(users).material_index is None  # the guess took 'Extra'
+    named = frames.read_frame(users, view_layer=rendered)
+    assert named.material_index is not None and named.object_index is not None
+    with pytest.raises(UserError, match="no view layer 'Nope'; it has Extra, "):
+        frames.read_frame(users, view_layer="Nope")
+    # The add-on's clip renderer: two frames, only the rendered layer in them, 'Extra' enabled again after.
+    paths = clip_render.render_frames(scene, [1, 2], str(tmp_path / "clip"), view_layer=rendered)
+    assert [set(frames.read_exr_passes(p)) for p in paths] == [{rendered}, {rendered}]
+    assert extra.use

@@ -27,9 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vectors", nargs="+", metavar="FILE",
                    help="Vector pass per frame (.exr or .npy H×W×4) for PNG/TIFF frames, same order as FRAMES")
     p.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT, metavar="X",
-                   help=f"temporal coherence (default {DEFAULT_TEMPORAL_WEIGHT:g}; 0: no temporal term)")
+                   help=f"temporal coherence, relative to the style weight (default {DEFAULT_TEMPORAL_WEIGHT:g}; "
+                        "0: no temporal term)")
     p.add_argument("--no-warp-init", action="store_true",
                    help="start each frame from its content instead of the warped previous stylized frame")
+    p.add_argument("--view-layer", metavar="NAME",
+                   help="view layer to read from EXR frames (default: the one with Combined and the most passes)")
     p.add_argument("--overwrite", action="store_true", help="replace frames already in OUTDIR")
     p.add_argument("--ocio", metavar="CONFIG", help="OpenColorIO config for EXR frames (default: Blender's)")
     p.add_argument("--view", default=DEFAULT_VIEW, help=f"view transform for EXR frames (default {DEFAULT_VIEW})")
@@ -90,7 +93,7 @@ def run_animate(args: argparse.Namespace) -> int:
         display=DisplaySettings(config=args.ocio, display=args.display, view=args.view, look=args.look,
                                 exposure=args.exposure)).validate()
     vectors = args.vectors or [None] * len(args.frames)
-    inputs = [FrameInput(str(Path(f).resolve()), str(Path(v).resolve()) if v else None)
+    inputs = [FrameInput(str(Path(f).resolve()), str(Path(v).resolve()) if v else None, args.view_layer)
               for f, v in zip(args.frames, vectors)]
     out = Path(args.out)
     if out.exists() and not out.is_dir():

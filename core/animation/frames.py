@@ -91,8 +91,9 @@ def read_exr_passes(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]
 
 def read_exr_frame(path: str | os.PathLike, view_layer: Optional[str] = None) -> Frame:
     """A Blender multilayer EXR render: Combined (scene-linear) plus whichever of Vector, Depth, Normal,
-    Object Index and Material Index it holds, from `view_layer` (default: the layer with Combined and the
-    most passes)."""
+    Object Index and Material Index it holds, from `view_layer`. The add-on names the layer it rendered;
+    without a name (command line without --view-layer) the layer with Combined and the most passes is
+    read, a guess that fails when another layer in the file has more passes."""
     layers = read_exr_passes(path)
     if view_layer is None:
         # With a compositor in the scene the file also holds its output as a layer of its own, with Combined

@@ -5,7 +5,9 @@ in order into the output folder (core/protocol.py and core/tasks.py route it her
                      "background": "with-rest"|"keep"|"own"?, "background_style": npy?,
                      "options": {StyleOptions}, "animation": {"temporal_weight"?, "warp_init"?,
                      "edge_guide"?, "edge_strength"?, "depth_stroke_scale"?, "display"?, "view"?,
-                     "look"?, "exposure"?}, "output_dir": folder, "overwrite"?: false}
+                     "look"?, "exposure"?}, "view_layer"?: name of the rendered view layer in the EXRs
+                     (default: the layer with Combined and the most passes), "output_dir": folder,
+                     "overwrite"?: false}
         -> {"outputs": [{"path" (output_dir/frame_NNNN.png), "name", "kind": "frame", "resumed"}],
             "info": {"seconds", "frames", "computed"}}
         Progress stages read "frame i/N ..."; a stopped job resumes after its last finished frame.
@@ -43,6 +45,7 @@ class AnimateRequest:
     animation: dict
     output_dir: Path
     overwrite: bool
+    view_layer: Optional[str] = None
 
     @classmethod
     def from_params(cls, params: dict) -> "AnimateRequest":
@@ -57,7 +60,7 @@ class AnimateRequest:
         return cls(frames, styles, materials, objects, h._str(params, "background", required=False) or "with-rest",
                    h.input_file("background_style", background_style) if background_style else None,
                    h._dict(params, "options"), animation, h.output_folder("output_dir", h._str(params, "output_dir"), None),
-                   h._bool(params, "overwrite", False))
+                   h._bool(params, "overwrite", False), h._str(params, "view_layer", required=False) or None)
 
 
 def _index_styles(params: dict, key: str) -> dict[int, Path]:
@@ -104,7 +107,7 @@ def run_animate_task(worker, task) -> dict:
     style_options = StyleOptions.from_dict(spec.options)
     start = time.perf_counter()
     done: list = []
-    outputs = stylize_frames([FrameInput(str(f)) for f in spec.frames], regions, spec.output_dir, style_options,
+    outputs = stylize_frames([FrameInput(str(f), view_layer=spec.view_layer) for f in spec.frames], regions, spec.output_dir, style_options,
                              options, progress=worker.progress_callback(task, _preview_dir(spec)),
                              on_frame=done.append, cancel=task.token)
     return {"outputs": [{"path": str(p), "name": p.stem, "kind": "frame", "resumed": d.resumed}

@@ -23,8 +23,10 @@ from .guidance import content_weight_map, structure_edges
 from .regions import RegionSpec, frame_regions
 from .terms import FrameGuides
 
-# γ of the temporal term. Pixels are 0..1 and the content/style losses are normalised to ~1, so a
-# reliable pixel 0.1 off its warped target costs γ·0.01/D; measured in benchmarks/bench_flicker.py.
+# γ of the temporal term, relative to the style weight β (the objective weighs the term by β: it resists
+# the style's pull, so the γ/β balance, not γ alone, sets the flicker; core/style/objective.py). 200 is
+# Ruder et al.'s γ; on the 3-frame test clip (48 px, 12 steps, β 300) it gave 0.10× the per-frame
+# flicker and 50 gave 0.36×; benchmarks/bench_flicker.py measures it at 96 px.
 DEFAULT_TEMPORAL_WEIGHT = 200.0
 EDGE_GUIDES = ("off", "depth", "normal", "both")
 MANIFEST = ".atelier-animate.json"
@@ -34,7 +36,7 @@ MANIFEST = ".atelier-animate.json"
 class AnimationOptions:
     """How passes guide an animation (styles and regions are in RegionSpec).
 
-    temporal_weight: γ of the temporal term; 0 stylizes every frame on its own.
+    temporal_weight: γ of the temporal term, relative to the style weight; 0 stylizes every frame on its own.
     warp_init: start each frame from the warped previous stylized frame (content on unreliable pixels).
     refine_only: later frames optimise at the finest scale only: their start image already has the
         coarse structure, and a coarse pass would blur it away.
@@ -65,10 +67,12 @@ class AnimationOptions:
 
 @dataclass
 class FrameInput:
-    """A frame file and, for PNG/TIFF frames, its Vector file."""
+    """A frame file and, for PNG/TIFF frames, its Vector file; for EXR frames, the view layer to read
+    (None: core.animation.frames guesses the rendered one)."""
 
     path: str
     vectors: Optional[str] = None
+    view_layer: Optional[str] = None
 
 
 @dataclass
@@ -141,7 +145,9 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{what} '{path}': file not found")
     outputs = output_paths(inputs, out)
-    settings = {"frames": [Path(f.path).name for f in inputs], "regions": regions.fingerprint(),
+    layers = sorted({f.view_layer for f in inputs if f.view_layer is not None})
+    settings = {"frames": [Path(f.path).name for f in inputs], **({"view_layers": layers} if layers else {}),
+                "regions": regions.fingerprint(),
                 "style": style_opts.to_dict(), "animation": {**asdict(opts), "overwrite": None}, **(run_settings or {})}
     settings = json.loads(json.dumps(settings, default=str))
     first_todo = _check_manifest(out, outputs, settings, opts.overwrite)
@@ -154,7 +160,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
     for i, item in enumerate(inputs):
         if cancel is not None:
             cancel.check()
-        frame = read_frame(item.path, item.vectors)
+        frame = read_frame(item.path, item.vectors, item.view_layer)
         _check_frame(frame, i, regions, opts, temporal, previous)
         if i < first_todo:  # finished by an earlier run: only its pixels are needed, for the next frame
             previous, previous_out = frame, read_image(outputs[i], "finished frame")[..., :3]

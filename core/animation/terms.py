@@ -19,7 +19,8 @@ class FrameGuides:
 
     init: H×W×3 start image (the warped previous stylized frame).
     temporal_target: H×W×3 image the output should stay close to where `temporal_weight` > 0.
-    temporal_weight: H×W, γ × reliability mask (0 at disocclusions and motion boundaries).
+    temporal_weight: H×W, γ × reliability mask (0 at disocclusions and motion boundaries); the objective
+        weighs the term by the style weight β, so γ is relative to it.
     content_weight: H×W per-pixel weight of the content loss (1 = unguided)."""
 
     init: Optional[np.ndarray] = None
@@ -47,7 +48,8 @@ class FrameGuides:
 
 class TemporalLoss(Term):
     """Σ c·(x − ω)² / D over pixels and channels (Ruder et al. eq. 3): c = γ·reliability, ω = the
-    warped previous output. Reads the image itself, so a tiled objective evaluates it whole."""
+    warped previous output. Reads the image itself, so a tiled objective evaluates it whole. Under Adam
+    the objective applies it as a proximal step (`prox`) instead of through the gradient."""
 
     reads_image = True
 
@@ -60,6 +62,12 @@ class TemporalLoss(Term):
 
     def value(self, stats):
         return stats
+
+    def prox(self, z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """argmin_x  Σ c·(x − ω)²/D + Σ (x − z)²/(2·step): the closed-form proximal step of this
+        quadratic, per element; `step` (already times the term's weight) may vary per pixel."""
+        a = 2.0 * step * self.weight / z.numel()
+        return (z + a * self.target) / (1.0 + a)
 
 
 class WeightedContentLoss(ContentLoss):

@@ -27,14 +27,20 @@ Grams = dict[str, torch.Tensor]
 
 
 @contextlib.contextmanager
-def padding_for(net: nn.Module, wrap: bool, edge: str = "zeros") -> Iterator[None]:
-    """Wrap-around padding everywhere for tileable jobs; otherwise the convolutions that read the image
-    (a backbone's `input_convs()`, else its first padded one) pad with `edge` (zeros/replicate/reflect)."""
+def padding_for(net: nn.Module, wrap: bool, edge: str = "zeros", min_edge: Optional[int] = None) -> Iterator[None]:
+    """Wrap-around padding everywhere for tileable jobs; otherwise the backbone's `border_convs()` (VGG:
+    every convolution; else its first padded one) pad with `edge` (zeros/replicate/reflect).
+
+    min_edge: the smallest edge of the images fed meanwhile. Reflection needs two pixels at the deepest
+    convolution (1/align of the image); below that, replicate stands in."""
     if wrap:
         with circular_padding(net, True):
             yield
         return
-    convs = net.input_convs() if hasattr(net, "input_convs") else [
+    align = int(getattr(net, "align", 1))
+    if edge == "reflect" and min_edge is not None and min_edge < 2 * align:
+        edge = "replicate"
+    convs = net.border_convs() if hasattr(net, "border_convs") else [
         next(m for m in net.modules() if isinstance(m, nn.Conv2d) and any(p > 0 for p in m.padding))]
     old = [c.padding_mode for c in convs]
     for c in convs:
@@ -51,7 +57,7 @@ def style_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, ti
     """Global Gram targets {layer: C×C} of one style image (tiled when it is large)."""
     h, w = img.shape[-2:]
     acc: dict[str, tuple] = {}
-    with torch.no_grad(), padding_for(net, False, edge):
+    with torch.no_grad(), padding_for(net, False, edge, min(h, w) if tile is None else min(h, w, tile)):
         regions = [None] if tile is None else list(tiles(h, w, tile, net.halo, (0, 0), False, img.device))
         for t in regions:
             with autocast():
@@ -68,27 +74,46 @@ class Objective:
 
     __call__(x) -> (total, {part: unweighted value}, d total / d x).
     loss_scale: backpropagate loss_scale·total and divide the gradient by it (float16 autocast keeps
-    small gradients from flushing to zero); halved and recomputed whenever the gradient overflows."""
+    small gradients from flushing to zero); halved and recomputed whenever the gradient overflows.
+    proximal: parts the optimiser applies itself after each step (`prox`), with a closed-form proximal
+    step, instead of through the gradient: their values are reported, their gradient is left out."""
 
     def __init__(self, net: nn.Module, parts: dict[str, tuple[float, Term]], hw: tuple[int, int], wrap: bool,
                  tile: Optional[int], rng: np.random.Generator, autocast: Autocast = contextlib.nullcontext,
-                 cancel: Optional[CancelToken] = None, edge: str = "zeros", loss_scale: float = 1.0) -> None:
+                 cancel: Optional[CancelToken] = None, edge: str = "zeros", loss_scale: float = 1.0,
+                 proximal: Optional[dict[str, tuple[float, Term]]] = None) -> None:
         self.net, self.parts, self.hw, self.wrap = net, parts, tuple(hw), wrap
         self.tile, self.rng, self.autocast = tile, rng, autocast
         self.cancel = cancel  # checked per tile too: a big tiled step can take minutes
         self.edge, self.loss_scale = edge, float(loss_scale)
+        self.proximal = dict(proximal or {})
 
     def _net(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():
             return self.net(x)
 
     def __call__(self, x: torch.Tensor) -> tuple[float, dict[str, float], torch.Tensor]:
-        with padding_for(self.net, self.wrap, self.edge):
+        min_edge = min(self.hw) if self.tile is None else min(*self.hw, self.tile)
+        with padding_for(self.net, self.wrap, self.edge, min_edge):
             while True:
                 total, parts, grad = self._whole(x) if self.tile is None else self._tiled(x)
                 if self.loss_scale <= 1.0 or bool(torch.isfinite(grad).all()):
-                    return total, parts, grad
+                    break
                 self.loss_scale = max(1.0, self.loss_scale / 2)  # overflow: back off and recompute
+        if self.proximal:
+            with torch.no_grad():
+                window = Window(None, self.hw, self.wrap)
+                for name, (w, term) in self.proximal.items():
+                    parts[name] = float(term.value(term.stats({"input": x}, window)))
+                    total += w * parts[name]
+        return total, parts, grad
+
+    def prox(self, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """x after the proximal step of every proximal part, `step` the optimiser's per-element step size
+        (Adam: lr / (√v̂ + ε)); x itself when there are none."""
+        for w, term in self.proximal.values():
+            x = term.prox(x, w * step)
+        return x
 
     def _whole(self, x: torch.Tensor):
         xv = x.detach().requires_grad_(True)
@@ -153,7 +178,7 @@ def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor,
     """Whole-image content feature maps (assembled from tiles when tiled)."""
     layers = tuple(net.content_layers)
     h, w = img.shape[-2:]
-    with torch.no_grad(), padding_for(net, wrap, edge):
+    with torch.no_grad(), padding_for(net, wrap, edge, min(h, w) if tile is None else min(h, w, tile)):
         if tile is None:
             with autocast():
                 f = net(img)
@@ -215,10 +240,21 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
         "style": (float(opts.resolved("style_weight")), style_term),
         "tv": (float(opts.resolved("tv_weight")), TVLoss(wrap)),
     }
+    proximal: dict[str, tuple[float, Term]] = {}
     if guides is not None and guides.temporal is not None:
-        parts["temporal"] = (1.0, guides.temporal)  # γ is inside its per-pixel weight
+        # γ (inside the per-pixel weight) is relative to β: the temporal term resists the style term's
+        # pull away from the warped previous frame, so their balance, not γ alone, sets the flicker. An
+        # absolute γ lost 30× of its hold when the default β went from 10 to 300 (issue 13).
+        temporal = (float(opts.resolved("style_weight")), guides.temporal)
+        # Under Adam it is a proximal step: Adam's first step moves every pixel by a full lr whatever
+        # the weights (m̂/√v̂ = ±1), so a pixel starting on its warped target was knocked off by lr and
+        # rang back for tens of steps; the closed-form step holds it at the balance from the start.
+        if (opts.resolved("optimizer") or "adam") == "adam":
+            proximal["temporal"] = temporal
+        else:
+            parts["temporal"] = temporal
     return Objective(net, parts, hw, wrap, tile, rng or np.random.default_rng(opts.seed), autocast, cancel,
-                     edge, loss_scale)
+                     edge, loss_scale, proximal)
 
 
 def make_objective(net: nn.Module, content: torch.Tensor, styles: Sequence[torch.Tensor], opts: StyleOptions, *,

@@ -7,6 +7,8 @@ state carried from one scale to the next.
   a fixed step size keeps jittering around the optimum; the average does not (crowsonkb).
 - Adam iterates are clamped to 0..1 after each step (a box constraint); L-BFGS iterates are not
   (clamping breaks its curvature history), only its result is.
+- Terms with a closed-form proximal step (the temporal term) are applied after each Adam step in
+  Adam's own metric (proximal Adam), not through the gradient.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 from .resample import resize
 
 Evaluate = Callable[[torch.Tensor], tuple[float, dict[str, float], torch.Tensor]]
+Prox = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, per-element step size) -> x
 
 
 class IterateAverage:
@@ -40,8 +43,9 @@ class ScaleRun:
     """Steps at one working size. `carried`: Adam state from the previous scale (see `carry`)."""
 
     def __init__(self, evaluate: Evaluate, x: torch.Tensor, optimizer: str, lr: float, average: float,
-                 carried: Optional[dict] = None) -> None:
+                 carried: Optional[dict] = None, prox: Optional[Prox] = None) -> None:
         self.evaluate, self.optimizer_name = evaluate, optimizer
+        self.prox = prox if optimizer == "adam" else None
         self.param = x.detach().clone().contiguous().requires_grad_(True)
         if optimizer == "adam":
             self.opt: torch.optim.Optimizer = torch.optim.Adam([self.param], lr=lr)
@@ -69,10 +73,20 @@ class ScaleRun:
             self.opt.step()
             with torch.no_grad():
                 self.param.clamp_(0, 1)
+                if self.prox is not None:
+                    self.param.copy_(self.prox(self.param, self._adam_step_size()))
         else:
             self.opt.step(self._closure)
         if self.average is not None:
             self.average.update(self.param.detach())
+
+    def _adam_step_size(self) -> torch.Tensor:
+        """Adam's per-element step size lr / (√v̂ + ε): the metric its step is a gradient step in."""
+        group = self.opt.param_groups[0]
+        state = self.opt.state[self.param]
+        t = float(state["step"])
+        v_hat = state["exp_avg_sq"] / (1.0 - group["betas"][1] ** t)
+        return group["lr"] / (v_hat.sqrt() + group["eps"])
 
     def current(self) -> torch.Tensor:
         """What this scale would hand on now: the average if kept, else the iterate (clamped)."""
