@@ -19,7 +19,7 @@ from ..style.options import StyleOptions
 from . import motion
 from .display import DisplaySettings, to_display
 from .frames import Frame, frame_number, read_frame
-from .guidance import content_weight_map, structure_edges
+from .guidance import outline_weight_map, structure_edges
 from .regions import RegionSpec, frame_regions
 from .terms import FrameGuides
 
@@ -173,7 +173,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
             edges = structure_edges(frame, use_depth=opts.edge_guide in ("depth", "both"),
                                     use_normal=opts.edge_guide in ("normal", "both"))
             if edges is not None:
-                guides.content_weight = content_weight_map(edges, opts.edge_strength)
+                guides.outline_weight = outline_weight_map(edges, opts.edge_strength)
         frame_opts = style_opts
         if previous is not None and temporal:
             mask = motion.reliability(frame.vector, previous.vector)
