@@ -41,9 +41,10 @@ class AnimationOptions:
     refine_only: later frames optimise at the finest scale only: their start image already has the
         coarse structure, and a coarse pass would blur it away.
     refine_steps: steps of those later frames (None: the style options' per-scale `steps`).
-    edge_guide: per-pixel content weight raised at silhouettes ('depth'), creases ('normal') or both.
-    edge_strength: how much more content weight outlines get (the map is normalised to mean 1, so
-        the total content budget stays the same).
+    edge_guide: extra content weight at silhouettes ('depth'), creases ('normal') or both.
+    edge_strength: the extra weight on outlines (× the edge map), added to the usual content weight at
+        the content layer and applied at finer layers too (terms.OutlineContentLoss); flat areas keep
+        the unguided objective.
     overwrite: replace existing frames in the output folder (default: resume or refuse)."""
 
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
