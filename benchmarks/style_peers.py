@@ -13,6 +13,8 @@ All take and return float H×W×3 display-sRGB arrays in 0..1; outputs have the 
 from __future__ import annotations
 
 import functools
+import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -103,18 +105,33 @@ def adain_stylize(content: np.ndarray, style: np.ndarray, alpha: float = 1.0) ->
     return _array(out)
 
 
-def magenta_stylize(content: np.ndarray, style: np.ndarray) -> np.ndarray:
-    """Magenta arbitrary stylization at the network's 384 px, returned at the content's size."""
+def magenta_stylize(content: np.ndarray, style: np.ndarray, stages: Optional[dict[str, float]] = None) -> np.ndarray:
+    """Magenta arbitrary stylization at the network's 384 px, returned at the content's size.
+
+    stages: if given, receives wall seconds per stage (style vector, downscale, network, upscale)."""
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        if stages is not None:
+            stages[name] = stages.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
     h, w = content.shape[:2]
+    vector = style_embedding(style).astype(np.float32)
+    lap("style vector")
     scale = MAGENTA_EDGE / max(h, w)
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     small = resize_lanczos(content, sw, sh)
     padded = np.pad(small, ((0, MAGENTA_EDGE - sh), (0, MAGENTA_EDGE - sw), (0, 0)), mode="reflect")
+    lap("to 384 (Lanczos, 8-bit)")
     session = onnx_session("arbitrary_transform.onnx")
     names = [i.name for i in session.get_inputs()]
-    vector = style_embedding(style).astype(np.float32)
     out = session.run(None, {names[0]: padded[None].astype(np.float32), names[1]: vector})[0][0][:sh, :sw]
-    return resize_lanczos(np.clip(out, 0, 1), w, h)
+    lap("network (onnxruntime int8)")
+    result = resize_lanczos(np.clip(out, 0, 1), w, h)
+    lap("to output size (Lanczos, 8-bit)")
+    return result
 
 
 def histogram_match(content: np.ndarray, style: np.ndarray) -> np.ndarray:

@@ -18,7 +18,10 @@ from .runner import PREVIEW_NAME, discard, submit
 
 # starts with PREVIEW_NAME, so the panels and operators never take it for a user's image
 LIVE_PREVIEW_NAME = f"{PREVIEW_NAME} (live)"
-LIVE_PREVIEW_EDGE = 256      # long edge of the preview's working copy, in pixels
+# Long edge of the preview's working copy, in pixels: core's default working size for the fast
+# method (core/fast/stylize.py DEFAULT_WORKING_EDGE), so for images up to 4× that the network sees
+# the same pixels in the preview as in the final job; larger images tell core their full size.
+LIVE_PREVIEW_EDGE = 384
 DEBOUNCE_S = 0.5             # settings unchanged this long before a preview job is sent
 TICK_S = 0.3                 # timer interval
 _POLL_WAIT_S = 0.002         # how long one tick may wait for the worker (keeps the UI responsive)
@@ -151,7 +154,9 @@ def settings_changed(_self=None, _context=None) -> None:
 
 
 def _scene_job(source_name: str) -> Job:
-    """The fast stylize job of the scene's current settings, at the preview's working size."""
+    """The fast stylize job of the scene's current settings on a copy of at most LIVE_PREVIEW_EDGE px.
+    The working size is the final job's: the user's Working size, else core's default for the full
+    image (sent as full_edge), so the preview shows the strokes the final result will have."""
     from . import operators
     from .requests import prepare_stylize_image, style_options
 
@@ -161,7 +166,8 @@ def _scene_job(source_name: str) -> Job:
     context = bpy.context
     s, p = context.scene.atelier, prefs.get(context)
     options = style_options(method="fast", fast_strength=s.fast_strength, preserve_color=s.preserve_color,
-                            tileable=s.tileable, device=p.device if p else "auto", preview_every=0)
+                            tileable=s.tileable, device=p.device if p else "auto", preview_every=0,
+                            size=s.fast_size, full_edge=max(image.size))
     return prepare_stylize_image(image, operators._styles(context), options, max_edge=LIVE_PREVIEW_EDGE)
 
 

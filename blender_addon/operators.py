@@ -38,7 +38,8 @@ def _style_options(context) -> dict:
     s = _settings(context)
     p = prefs.get(context)
     return style_options(
-        method=s.method, backbone=s.backbone, weights=p.weights_file if p else "", size=s.size, steps=s.steps,
+        method=s.method, backbone=s.backbone, weights=p.weights_file if p else "",
+        size=s.fast_size if s.method == "fast" else s.size, steps=s.steps,
         strength=s.strength, style_scale=s.style_scale, preserve_color=s.preserve_color, tileable=s.tileable,
         seed=s.seed, device=p.device if p else "auto", memory_gb=p.memory_budget_gb if p else 0.0,
         fast_strength=s.fast_strength)

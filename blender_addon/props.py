@@ -44,14 +44,14 @@ class AtelierSettings(bpy.types.PropertyGroup):
                     "Pass Index 1, 2, ... (Object Properties › Relations). Needs the Object Index pass")
     # engine options
     method: EnumProperty(name="Method", update=_changed, description="How the image is optimised",
-                         items=[("multiscale", "Multi-scale", "Coarse-to-fine with L-BFGS (default)"),
+                         items=[("multiscale", "Multi-scale", "Coarse-to-fine with Adam, tuned on VGG-19 (default)"),
                                 ("gatys", "Gatys", "The classic baseline: single scale, Adam"),
                                 ("fast", "Fast", "A pretrained network: about a second, for trying styles "
                                                  "before a slow final run")])
     fast_strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR", update=_changed,
                                  description="Fast method: 0 keeps the image's own style, 1 takes the style's")
     backbone: EnumProperty(name="Network", description="The network that measures style and content", items=[
-        ("auto", "Auto network", "VGG19 when its weights are on disk, else the offline network"),
+        ("auto", "Auto", "VGG19 when its weights are on disk, else the offline network"),
         ("vgg19", "VGG19", "ImageNet VGG19 (needs the weights)"),
         ("offline", "Offline network", "A network that needs no downloaded weights")])
     strength: FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=10.0,
@@ -62,6 +62,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
     size: IntProperty(name="Size", default=512, min=0, soft_max=4096, subtype="PIXEL",
                       description="Long edge of the working resolution (0: the image's own size). "
                                   "The result always has the source's size")
+    fast_size: IntProperty(name="Working size", default=0, min=0, soft_max=4096, subtype="PIXEL", update=_changed,
+                           description="Fast method: long edge the network works at (0: the method's own "
+                                       "measured default, 384 px or a quarter of larger images). Its strokes "
+                                       "have a fixed size in these pixels: larger = finer strokes. The "
+                                       "result always has the source's size")
     steps: IntProperty(name="Steps", default=0, min=0, soft_max=2000,
                        description="Optimisation steps (0: the method's default)")
     preserve_color: EnumProperty(name="Colour", update=_changed, description="Whose colours the result keeps", items=[

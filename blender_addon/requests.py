@@ -211,8 +211,10 @@ def style_options(*, method: str = "multiscale", backbone: str = "auto", weights
                   steps: int = 0, strength: float = 1.0, tv_weight: float = -1.0,
                   style_scale: float = 1.0, preserve_color: str = "NONE", tileable: bool = False, seed: int = 0,
                   device: str = "auto", memory_gb: float = 0.0, preview_every: int = 5,
-                  fast_strength: float = 1.0) -> dict[str, Any]:
+                  fast_strength: float = 1.0, full_edge: int = 0) -> dict[str, Any]:
     """StyleOptions as the worker wants them, from UI-style values (0 / 'NONE' / -1 mean default).
+    For 'fast', size 0 leaves the working size to core (the method's measured default), and
+    `full_edge` (live preview) names the long edge of the image the content is a shrunk copy of.
     `strength` is the optimisation methods' style/content balance relative to the method's tuned default
     (core owns β per method, so the add-on scales the content weight instead: 2 = twice the style per unit
     of content, 0 = no style); the 'fast' method's 0..1 mix is `fast_strength`."""
@@ -235,6 +237,8 @@ def style_options(*, method: str = "multiscale", backbone: str = "auto", weights
         opts["max_memory_gb"] = float(memory_gb)
     if opts["method"] == "fast":
         opts["strength"] = float(fast_strength)
+        if full_edge:
+            opts["full_edge"] = int(full_edge)
     elif strength <= 0:
         opts["style_weight"] = 0.0
     elif strength != 1.0:

@@ -65,21 +65,28 @@ def draw_object_styles(layout, context, s) -> None:
     box.operator("atelier.style_add", icon="ADD")
 
 
+def _labelled(layout, data, prop: str, label: str) -> None:
+    """A dropdown with a short label in a narrow column, so the sidebar shows what it chooses."""
+    split = layout.split(factor=0.35, align=True)
+    split.label(text=label)
+    split.prop(data, prop, text="")
+
+
 def draw_engine(layout, s, *, tileable: bool = True) -> None:
     """How the style is applied: strength, scale, working size, steps, colours, method, network."""
     col = layout.column(align=True)
     if s.method == "fast":  # the optimisation knobs do not apply to the pretrained network
         col.prop(s, "fast_strength")
-        col.prop(s, "size", text="Working size")
+        col.prop(s, "fast_size")
     else:
         col.prop(s, "strength")
         col.prop(s, "style_scale")
         col.prop(s, "size")
         col.prop(s, "steps")
-    layout.prop(s, "preserve_color", text="")
-    col = layout.column(align=True)
-    col.prop(s, "method", text="")
-    col.prop(s, "backbone", text="")
+    _labelled(layout, s, "preserve_color", "Colours")
+    _labelled(layout, s, "method", "Method")
+    if s.method != "fast":  # the pretrained network measures nothing: no VGG choice to make
+        _labelled(layout, s, "backbone", "Network")
     if tileable:
         layout.prop(s, "tileable")
 

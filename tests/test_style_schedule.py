@@ -96,6 +96,31 @@ def test_style_is_not_upscaled_beyond_its_own_size():
     assert not any("not upscaled" in n for n in res.notes)
 
 
+def test_cubic_resize_is_antialiased_bicubic_and_wraps():
+    """The image kernel: torch's antialiased bicubic away from the border, and periodic when wrapping
+    (a tile resized with wrap equals the middle of its 3×3 repetition resized)."""
+    import torch.nn.functional as F
+
+    from core.style.resample import resize
+
+    x = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(0))
+    ours = resize(x, (48, 40), kernel="cubic")
+    ref = F.interpolate(x, size=(48, 40), mode="bicubic", align_corners=False, antialias=True)
+    torch.testing.assert_close(ours[..., 4:-4, 4:-4], ref[..., 4:-4, 4:-4], rtol=0, atol=1e-5)
+    assert (ours - resize(x, (48, 40))).abs().max() > 0.05  # not the tent
+    wrapped = resize(x, (48, 40), wrap=True, kernel="cubic")
+    big = resize(x.repeat(1, 1, 3, 3), (144, 120), kernel="cubic")
+    torch.testing.assert_close(wrapped, big[..., 48:96, 40:80], rtol=0, atol=1e-5)
+
+
+def test_reflection_padding_falls_back_on_images_too_small_for_it(random_vgg19_weights):
+    """16 px is 1 px at conv5_x, too small to reflect: the default padding then replicates instead of failing."""
+    rng = np.random.default_rng(0)
+    res = stylize(rng.random((16, 40, 3), dtype=np.float32), _stripes(32),
+                  StyleOptions(backbone="vgg19", weights=str(random_vgg19_weights), steps=2))
+    assert res.image.shape == (16, 40, 3) and np.isfinite(res.image).all()
+
+
 def test_precision_keeps_gradients_from_flushing():
     """At 1920×1080 per-pixel gradients are ~500× smaller than at 64²; emulated here by scaling the
     weights by 64²/(1920·1080). float16 autocast then flushes many gradients to zero; bfloat16 (the

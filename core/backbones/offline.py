@@ -111,7 +111,7 @@ class OfflineBackbone(nn.Module):
         self.eval()
         self.requires_grad_(False)
 
-    def input_convs(self) -> list[nn.Conv2d]:
+    def border_convs(self) -> list[nn.Conv2d]:
         """None: padding stays zeros, which here means a mid-grey border (the input is centred on grey).
         Replicate padding, on either variant, stopped masked styles from recolouring their regions
         (measured: red-minus-blue 0.19 with zeros, -0.01 with replicate; cause not pinned down)."""

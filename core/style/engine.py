@@ -33,6 +33,10 @@ from .tiles import bytes_per_pixel, layer_strides, tile_size_for
 MIN_COARSE_EDGE = 128
 SCALE_STEP = math.sqrt(2.0)
 PREVIEW_EDGE = 256
+# Kernel for resizing images (style, content, the image between scales; masks and Adam's moments stay
+# linear): antialiased cubic, as the recipe prototype's bicubic. The tent blurred the 256 px styles down
+# to 128 px (mean abs difference 0.019 from bicubic), and their Gram targets with them.
+IMAGE_KERNEL = "cubic"
 
 
 @dataclass
@@ -201,7 +205,7 @@ def _optimise(job: _Job) -> StyleResult:
         if cancel is not None:
             cancel.check()
         stage = f"scale {si + 1}/{len(scales)} {sw}×{sh}"
-        content_t = resize(content_t_full, (sh, sw), opts.tileable)
+        content_t = resize(content_t_full, (sh, sw), opts.tileable, IMAGE_KERNEL).clamp(0, 1)
         # Tiles when the whole image would not fit the budget. Image-sized buffers besides the network:
         # ~14 for Adam (x, grad, 2 moments, average, content full and scaled, targets, masks, numpy copies;
         # with 8, an offline 4096² run peaked 1.2 GB over a 3 GB budget), ~54 for L-BFGS's history.
@@ -225,9 +229,9 @@ def _optimise(job: _Job) -> StyleResult:
             else:
                 x = content_t.clone()
         else:
-            x = resize(x, (sh, sw), opts.tileable).clamp(0, 1)
+            x = resize(x, (sh, sw), opts.tileable, IMAGE_KERNEL).clamp(0, 1)
         # The average's time constant 1/(1-decay) is capped at half the scale's steps, so a very short
-        # run is not dominated by its start; 200 steps keep the recipe's 0.99 (a third capped it at
+        # run is not dominated by its start; 200 steps or more keep the recipe's 0.99 (a third capped it at
         # 0.985; benchmarks/STYLE_RECIPE.md measured 0.99 at 200 steps; K: 0.99 over 500 steps).
         decay = min(average, max(0.0, 1.0 - 2.0 / n_steps)) if average > 0 else 0.0
         run = ScaleRun(objective, x, optimizer_name, lr, decay, carried,
@@ -250,7 +254,8 @@ def _optimise(job: _Job) -> StyleResult:
             carried = run.carry(scales[si + 1], opts.tileable)
 
     assert x is not None
-    result = to_numpy(resize(x, (H, W), opts.tileable) if tuple(x.shape[-2:]) != (H, W) else x)
+    result = to_numpy(resize(x, (H, W), opts.tileable, IMAGE_KERNEL).clamp(0, 1) if tuple(x.shape[-2:]) != (H, W)
+                      else x)
     if opts.preserve_color == "luminance":
         result = color.recombine_luminance(color.luminance(result), content_rgb)
     if alpha is not None:
@@ -278,7 +283,7 @@ def _style_grams_at(net: nn.Module, strides: dict[str, int], styles: list[torch.
             if note not in notes:
                 notes.append(note)
         s_hw = fit_long_edge(st.shape[-2], st.shape[-1], style_long, 1)
-        s_img = st if tuple(s_hw) == tuple(st.shape[-2:]) else resize(st, s_hw, False)
+        s_img = st if tuple(s_hw) == tuple(st.shape[-2:]) else resize(st, s_hw, False, IMAGE_KERNEL).clamp(0, 1)
         too_big = s_hw[0] * s_hw[1] * bpp / 3 > budget / 2
         s_tile = tile if (tile is not None or too_big) else None
         if s_tile is None and too_big:

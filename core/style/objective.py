@@ -27,14 +27,20 @@ Grams = dict[str, torch.Tensor]
 
 
 @contextlib.contextmanager
-def padding_for(net: nn.Module, wrap: bool, edge: str = "zeros") -> Iterator[None]:
-    """Wrap-around padding everywhere for tileable jobs; otherwise the convolutions that read the image
-    (a backbone's `input_convs()`, else its first padded one) pad with `edge` (zeros/replicate/reflect)."""
+def padding_for(net: nn.Module, wrap: bool, edge: str = "zeros", min_edge: Optional[int] = None) -> Iterator[None]:
+    """Wrap-around padding everywhere for tileable jobs; otherwise the backbone's `border_convs()` (VGG:
+    every convolution; else its first padded one) pad with `edge` (zeros/replicate/reflect).
+
+    min_edge: the smallest edge of the images fed meanwhile. Reflection needs two pixels at the deepest
+    convolution (1/align of the image); below that, replicate stands in."""
     if wrap:
         with circular_padding(net, True):
             yield
         return
-    convs = net.input_convs() if hasattr(net, "input_convs") else [
+    align = int(getattr(net, "align", 1))
+    if edge == "reflect" and min_edge is not None and min_edge < 2 * align:
+        edge = "replicate"
+    convs = net.border_convs() if hasattr(net, "border_convs") else [
         next(m for m in net.modules() if isinstance(m, nn.Conv2d) and any(p > 0 for p in m.padding))]
     old = [c.padding_mode for c in convs]
     for c in convs:
@@ -51,7 +57,7 @@ def style_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, ti
     """Global Gram targets {layer: C×C} of one style image (tiled when it is large)."""
     h, w = img.shape[-2:]
     acc: dict[str, tuple] = {}
-    with torch.no_grad(), padding_for(net, False, edge):
+    with torch.no_grad(), padding_for(net, False, edge, min(h, w) if tile is None else min(h, w, tile)):
         regions = [None] if tile is None else list(tiles(h, w, tile, net.halo, (0, 0), False, img.device))
         for t in regions:
             with autocast():
@@ -87,7 +93,8 @@ class Objective:
             return self.net(x)
 
     def __call__(self, x: torch.Tensor) -> tuple[float, dict[str, float], torch.Tensor]:
-        with padding_for(self.net, self.wrap, self.edge):
+        min_edge = min(self.hw) if self.tile is None else min(*self.hw, self.tile)
+        with padding_for(self.net, self.wrap, self.edge, min_edge):
             while True:
                 total, parts, grad = self._whole(x) if self.tile is None else self._tiled(x)
                 if self.loss_scale <= 1.0 or bool(torch.isfinite(grad).all()):
@@ -170,7 +177,7 @@ def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor,
                      wrap: bool, autocast: Autocast, edge: str, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Whole-image content feature maps of `layers` (assembled from tiles when tiled)."""
     h, w = img.shape[-2:]
-    with torch.no_grad(), padding_for(net, wrap, edge):
+    with torch.no_grad(), padding_for(net, wrap, edge, min(h, w) if tile is None else min(h, w, tile)):
         if tile is None:
             with autocast():
                 f = net(img)
