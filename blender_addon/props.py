@@ -96,8 +96,10 @@ class AtelierSettings(bpy.types.PropertyGroup):
                                                "Vector pass, relative to the style strength (0: every frame on its own)")
     edge_guide: EnumProperty(name="Keep outlines", items=[
         ("OFF", "Off", ""), ("DEPTH", "Silhouettes (Depth)", ""), ("NORMAL", "Creases (Normal)", ""),
-        ("BOTH", "Both", "")], description="More content weight where depth or normals change sharply")
-    edge_strength: FloatProperty(name="Outline strength", default=3.0, min=0.0, soft_max=10.0)
+        ("BOTH", "Both", "")], description="Extra content weight where depth or normals change sharply")
+    edge_strength: FloatProperty(name="Outline strength", default=3.0, min=0.0, max=100.0, soft_max=30.0,
+                                 description="Extra content weight on outlines; flat areas keep theirs "
+                                             "(3: subtle; 20: visibly sharper outlines, a little less style)")
     depth_stroke_scale: FloatProperty(name="Larger strokes near", default=0.0, min=0.0, max=4.0,
                                       description="Strokes up to (1 + this)× larger near the camera (0: off)")
     styles_by_material_index: BoolProperty(name="Styles by Material Index", default=False,

@@ -96,23 +96,30 @@ def test_resume_continues_after_the_last_finished_frame(tmp_path, clip_files, st
 
 
 def test_edge_guidance_pulls_towards_the_content_only_near_outlines(clip_files):
-    """Depth+normal guidance on a real render: the content term's pull rises at silhouettes and creases
-    and falls a little on flat areas (the weight map keeps mean 1)."""
+    """Depth+normal guidance on a real render: the content pull rises most at silhouettes and creases,
+    and the flat areas keep at least their unguided pull (the outline weight is added, not moved there)."""
+    import cv2
+
     from core.animation import guidance
-    from test_animation_terms import content_gradient
+    from core.animation.terms import FrameGuides
+    from test_animation_terms import content_gradient, objective_at
 
     frame = frames.read_frame(clip_files[0])
     content = display.to_display(frame.image)[..., :3]
     edges = guidance.structure_edges(frame)
     plain = content_gradient(content)
-    guided = content_gradient(content, guidance.content_weight_map(edges, 6.0))
+    guided = content_gradient(content, guidance.outline_weight_map(edges, 6.0))
     gain = guided / np.maximum(plain, 1e-12)
-    near, flat = edges > 0.5, edges < 0.05
-    assert near.sum() > 30 and flat.sum() > 300
-    # Measured 1.20 near and 0.90 flat: the weight (up to 2.6× the mean here) is averaged down to the
-    # content layer's resolution, so pixel gains are milder than the map.
-    assert np.median(gain[near]) > 1.1 and np.median(gain[flat]) < 0.95
-    assert np.median(gain[near]) > 1.25 * np.median(gain[flat])
+    near = edges > 0.5
+    flat = cv2.dilate((edges > 0.05).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0  # 4 px off any edge
+    assert near.sum() > 30 and flat.sum() > 100
+    # Measured 7.4 near and 2.2 flat at 48×36 (the small network's receptive field spans much of this
+    # tiny frame); the old mean-1 weight map gave 1.20 near and 0.90 flat.
+    assert np.median(gain[near]) > 4.0 and np.median(gain[flat]) > 1.0
+    assert np.median(gain[near]) > 2.5 * np.median(gain[flat])
+    # Off is exactly the unguided objective: no outline part, the same gradient bit for bit.
+    parts, grad = objective_at(content, FrameGuides())
+    assert "outline" not in parts and np.array_equal(grad[0].abs().sum(0).numpy(), plain)
 
 
 def test_material_regions_and_kept_background(clip_files, style_image):

@@ -77,8 +77,8 @@ def objective_at(content: np.ndarray, guides=None, tile=None):
 
 
 def content_gradient(content: np.ndarray, weight=None, tile=None) -> np.ndarray:
-    """|d content-part / d x| per pixel (H×W) at a perturbed image, with an optional content weight map."""
-    guides = None if weight is None else FrameGuides(content_weight=weight)
+    """|d content-part / d x| per pixel (H×W) at a perturbed image, with an optional outline weight map."""
+    guides = None if weight is None else FrameGuides(outline_weight=weight)
     return objective_at(content, guides, tile)[1][0].abs().sum(0).numpy()
 
 
@@ -87,18 +87,19 @@ def test_temporal_and_weighted_content_terms_are_the_same_tiled():
     weight = np.ones(content.shape[:2], np.float32)
     weight[:, 24:] = 5.0
     guides = FrameGuides(temporal_target=np.full_like(content, 0.5), temporal_weight=200.0 * weight,
-                         content_weight=weight)
+                         outline_weight=weight)
     whole, g_whole = objective_at(content, guides)
     tiled, g_tiled = objective_at(content, guides, tile=32)
     assert whole["temporal"] > 0 and tiled["temporal"] == pytest.approx(whole["temporal"], rel=1e-5)
     assert tiled["content"] == pytest.approx(whole["content"], rel=1e-4)
+    assert whole["outline"] > 0 and tiled["outline"] == pytest.approx(whole["outline"], rel=1e-4)
     assert float((g_tiled - g_whole).abs().max()) < 1e-3 * float(g_whole.abs().max())
 
 
 @pytest.mark.parametrize("tile", [None, 32])
-def test_content_weight_moves_the_content_pull_to_weighted_pixels(tile):
+def test_outline_weight_adds_content_pull_only_on_weighted_pixels(tile):
     content, _style = _images()
-    weight = np.ones(content.shape[:2], np.float32)
+    weight = np.zeros(content.shape[:2], np.float32)
     weight[:, 24:] = 10.0
     plain = content_gradient(content, tile=tile)
     guided = content_gradient(content, weight, tile=tile)

@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--exposure", type=float, default=0.0, help="exposure in stops for EXR frames")
     p.add_argument("--edge-guide", choices=EDGE_GUIDES, default="off",
                    help="keep silhouettes (depth), creases (normal) or both sharper (default off)")
-    p.add_argument("--edge-strength", type=float, default=3.0, metavar="X", help="how much (default 3)")
+    p.add_argument("--edge-strength", type=float, default=3.0, metavar="X",
+                   help="extra content weight on outlines, added to the usual one and also at finer layers; "
+                        "flat areas are unchanged (default 3: style loss +4%%; 20 visibly sharper outlines, +14%%)")
     p.add_argument("--depth-stroke-scale", type=float, default=0.0, metavar="X",
                    help="strokes up to (1+X)× larger near the camera (default 0: off)")
     p.add_argument("--material-style", action="append", default=[], metavar="INDEX=IMAGE",

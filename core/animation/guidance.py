@@ -53,12 +53,11 @@ def structure_edges(frame: Frame, use_depth: bool = True, use_normal: bool = Tru
     return edges.astype(np.float32)
 
 
-def content_weight_map(edges: np.ndarray, strength: float) -> np.ndarray:
-    """H×W per-pixel content weight, (1 + strength) times higher on outlines and creases than on flat
-    areas, normalised to mean 1: the content's share of the objective stays the same, it moves to the
-    outlines (so guided and unguided reach similar style losses)."""
-    w = 1.0 + float(strength) * np.asarray(edges, np.float32)
-    return (w / max(float(w.mean()), 1e-6)).astype(np.float32)
+def outline_weight_map(edges: np.ndarray, strength: float) -> np.ndarray:
+    """H×W extra content weight on outlines and creases: `strength` × the edge map, 0 on flat areas.
+    It is added to the unguided content weight (1 everywhere) and applied at finer layers too
+    (core/animation/terms.py's OutlineContentLoss), so flat areas keep exactly the unguided objective."""
+    return (float(strength) * np.asarray(edges, np.float32)).astype(np.float32)
 
 
 @dataclass

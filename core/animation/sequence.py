@@ -19,7 +19,7 @@ from ..style.options import StyleOptions
 from . import motion
 from .display import DisplaySettings, to_display
 from .frames import Frame, frame_number, read_frame
-from .guidance import content_weight_map, structure_edges
+from .guidance import outline_weight_map, structure_edges
 from .regions import RegionSpec, frame_regions
 from .terms import FrameGuides
 
@@ -41,9 +41,10 @@ class AnimationOptions:
     refine_only: later frames optimise at the finest scale only: their start image already has the
         coarse structure, and a coarse pass would blur it away.
     refine_steps: steps of those later frames (None: the style options' per-scale `steps`).
-    edge_guide: per-pixel content weight raised at silhouettes ('depth'), creases ('normal') or both.
-    edge_strength: how much more content weight outlines get (the map is normalised to mean 1, so
-        the total content budget stays the same).
+    edge_guide: extra content weight at silhouettes ('depth'), creases ('normal') or both.
+    edge_strength: the extra weight on outlines (× the edge map), added to the usual content weight at
+        the content layer and applied at finer layers too (terms.OutlineContentLoss); flat areas keep
+        the unguided objective.
     overwrite: replace existing frames in the output folder (default: resume or refuse)."""
 
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
@@ -173,7 +174,7 @@ def stylize_frames(inputs: Sequence[FrameInput], regions: RegionSpec, out_dir: s
             edges = structure_edges(frame, use_depth=opts.edge_guide in ("depth", "both"),
                                     use_normal=opts.edge_guide in ("normal", "both"))
             if edges is not None:
-                guides.content_weight = content_weight_map(edges, opts.edge_strength)
+                guides.outline_weight = outline_weight_map(edges, opts.edge_strength)
         frame_opts = style_opts
         if previous is not None and temporal:
             mask = motion.reliability(frame.vector, previous.vector)

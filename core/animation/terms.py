@@ -1,6 +1,6 @@
 """The per-pixel guides a frame brings to the style objective, and the loss terms they add to it
-(core/style/terms.py's Term API): the temporal term of Ruder et al. 2016 and a content loss weighted
-per pixel by the depth/normal edge map."""
+(core/style/terms.py's Term API): the temporal term of Ruder et al. 2016 and an extra content loss on
+the outlines and creases of the depth/normal edge map."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +21,12 @@ class FrameGuides:
     temporal_target: H×W×3 image the output should stay close to where `temporal_weight` > 0.
     temporal_weight: H×W, γ × reliability mask (0 at disocclusions and motion boundaries); the objective
         weighs the term by the style weight β, so γ is relative to it.
-    content_weight: H×W per-pixel weight of the content loss (1 = unguided)."""
+    outline_weight: H×W extra content weight on outlines (0 = unguided), see OutlineContentLoss."""
 
     init: Optional[np.ndarray] = None
     temporal_target: Optional[np.ndarray] = None
     temporal_weight: Optional[np.ndarray] = None
-    content_weight: Optional[np.ndarray] = None
+    outline_weight: Optional[np.ndarray] = None
 
     def at(self, size: tuple[int, int], device: torch.device, wrap: bool = False) -> "ScaledGuides":
         """The guides as 1×C×h×w tensors at one working scale."""
@@ -43,7 +43,7 @@ class FrameGuides:
         temporal = None
         if self.temporal_target is not None and self.temporal_weight is not None:
             temporal = TemporalLoss(tensor(self.temporal_target), tensor(self.temporal_weight).clamp_min(0))
-        return ScaledGuides(init=tensor(self.init), temporal=temporal, content_weight=tensor(self.content_weight))
+        return ScaledGuides(init=tensor(self.init), temporal=temporal, outline_weight=tensor(self.outline_weight))
 
 
 class TemporalLoss(Term):
@@ -70,12 +70,15 @@ class TemporalLoss(Term):
         return (z + a * self.target) / (1.0 + a)
 
 
-class WeightedContentLoss(ContentLoss):
-    """ContentLoss with a per-pixel weight (1×1×H×W at the image's size, averaged down to each layer)."""
+class OutlineContentLoss(ContentLoss):
+    """Σ w·(f − t)² over one layer, relative to the layer's whole content energy: an extra content pull
+    where w > 0 (outlines), none elsewhere. The weight (1×1×H×W at the image's size) is max-pooled to
+    the layer's grid, so a one-pixel outline keeps its full weight in every cell it touches (averaging
+    diluted it to near-uniform at relu4_2's 1/8 grid and the guidance did nothing, issue 13)."""
 
     def __init__(self, target: torch.Tensor, weight: torch.Tensor) -> None:
         super().__init__(target)
-        self.weight = F.adaptive_avg_pool2d(weight, tuple(target.shape[-2:]))
+        self.weight = F.adaptive_max_pool2d(weight, tuple(target.shape[-2:]))
 
     def stats(self, f, window, stride):
         diff = (f.float() - window.of_whole(self.target, stride).float()) ** 2
@@ -88,10 +91,8 @@ class ScaledGuides:
 
     init: Optional[torch.Tensor]
     temporal: Optional[TemporalLoss]
-    content_weight: Optional[torch.Tensor]
+    outline_weight: Optional[torch.Tensor]
 
-    def content_loss(self, target: torch.Tensor) -> ContentLoss:
-        """The content loss of one layer: weighted per pixel when there is a weight map."""
-        if self.content_weight is None:
-            return ContentLoss(target)
-        return WeightedContentLoss(target, self.content_weight)
+    def outline_loss(self, target: torch.Tensor) -> Optional[OutlineContentLoss]:
+        """The outline term of one layer, or None when there is no outline weight."""
+        return None if self.outline_weight is None else OutlineContentLoss(target, self.outline_weight)

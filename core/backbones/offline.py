@@ -104,6 +104,7 @@ class OfflineBackbone(nn.Module):
                 conv.weight.data = (b[:, None] * b[None, :] / 256.0).expand(3, 1, 5, 5).clone()
                 self.blur.append(conv)
         self.content_layers = ("e2",)
+        self.outline_layers = ("e1",)  # finer than the content layer, for the outline guidance
         self.style_layers = {}
         for lvl in range(levels):
             self.style_layers.update({f"c{lvl}": 0.5, f"e{lvl}": 1.0, f"s{lvl}": 1.0})

@@ -50,6 +50,9 @@ LAYER_INDEX: dict[str, int] = _layer_table()
 # Gatys et al. name Caffe blobs; Caffe's ReLUs are in place, so their "conv4_2" is the rectified
 # response, i.e. torchvision's relu4_2.
 CONTENT_LAYERS = ("relu4_2",)
+# Where the depth/normal outline guidance also pulls towards the content: outlines are still sharp
+# at 1/2 and 1/4 resolution (issue 13).
+OUTLINE_LAYERS = ("relu2_1", "relu3_1")
 # Gatys et al. (2016): relu1_1..relu5_1, equal weights. The `gatys` method keeps these.
 STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
 # crowsonkb/style-transfer-pytorch (tuned on ImageNet VGG-19): same layers weighted 256:64:16:4:1, i.e.
@@ -93,6 +96,7 @@ class VGG19Features(nn.Module):
         self.content_layers = tuple(t for t in CONTENT_LAYERS if t in taps)
         self.style_layers = {t: w for t, w in STYLE_LAYERS.items() if t in taps}
         self.style_layers_decay = {t: w for t, w in STYLE_LAYERS_DECAY.items() if t in taps}
+        self.outline_layers = tuple(t for t in OUTLINE_LAYERS if t in taps)
         last = max(LAYER_INDEX[t] for t in taps)
         layers: list[nn.Module] = []
         in_ch = 3

@@ -174,9 +174,8 @@ class Objective:
 
 
 def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, tile: Optional[int],
-                     wrap: bool, autocast: Autocast, edge: str) -> dict[str, torch.Tensor]:
-    """Whole-image content feature maps (assembled from tiles when tiled)."""
-    layers = tuple(net.content_layers)
+                     wrap: bool, autocast: Autocast, edge: str, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Whole-image content feature maps of `layers` (assembled from tiles when tiled)."""
     h, w = img.shape[-2:]
     with torch.no_grad(), padding_for(net, wrap, edge, min(h, w) if tile is None else min(h, w, tile)):
         if tile is None:
@@ -207,7 +206,7 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
 
     content: 1×3×H×W; style_grams: one {layer: Gram} per style; masks: S×1×H×W soft masks (one per
     style) or None (several styles are then blended into one target). guides: render-pass guidance at
-    this scale (core.animation.terms.ScaledGuides): per-pixel content weight and a temporal term."""
+    this scale (core.animation.terms.ScaledGuides): an outline content term and a temporal term."""
     strides = layer_strides(net, content.device)
     wrap = opts.tileable
     hw = tuple(content.shape[-2:])
@@ -215,11 +214,15 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
     if masks is None and len(grams) > 1:  # blend several styles without masks
         grams = [{k: sum(g[k] for g in grams) / len(grams) for k in grams[0]}]
     edge = opts.resolved("padding") or "zeros"
-    targets = _content_targets(net, strides, content, tile, wrap, autocast, edge)
-
     content_layers = tuple(net.content_layers)
-    content_loss = guides.content_loss if guides is not None else ContentLoss
-    content_term = Sum([Scale(LayerApply(content_loss(targets[k]), k, strides[k]), 1.0 / max(1, len(content_layers)))
+    outline = guides is not None and guides.outline_weight is not None
+    # Outlines are resolved at finer layers than the content layer (relu4_2 sees 8×8 px cells), so the
+    # outline term also reads the backbone's `outline_layers` (VGG: relu2_1, relu3_1).
+    outline_layers = tuple(dict.fromkeys([k for k in getattr(net, "outline_layers", ()) if k in strides]
+                                         + list(content_layers))) if outline else ()
+    targets = _content_targets(net, strides, content, tile, wrap, autocast, edge,
+                               tuple(dict.fromkeys(content_layers + outline_layers)))
+    content_term = Sum([Scale(LayerApply(ContentLoss(targets[k]), k, strides[k]), 1.0 / max(1, len(content_layers)))
                         for k in content_layers])
 
     decay = opts.resolved("style_layer_weights") == "decay" and hasattr(net, "style_layers_decay")
@@ -240,6 +243,12 @@ def build_objective(net: nn.Module, content: torch.Tensor, style_grams: Sequence
         "style": (float(opts.resolved("style_weight")), style_term),
         "tv": (float(opts.resolved("tv_weight")), TVLoss(wrap)),
     }
+    if outline:
+        # Added to the unguided content term, weighted by α like it: flat areas keep their pull, and
+        # outlines get (1 + strength)× the content pull at the content layer and `strength`× at finer ones.
+        parts["outline"] = (float(opts.content_weight),
+                            Sum([LayerApply(guides.outline_loss(targets[k]), k, strides[k])
+                                 for k in outline_layers]))
     proximal: dict[str, tuple[float, Term]] = {}
     if guides is not None and guides.temporal is not None:
         # γ (inside the per-pixel weight) is relative to β: the temporal term resists the style term's
