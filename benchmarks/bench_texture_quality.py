@@ -19,6 +19,8 @@ Statistics (mean over both seeds):
   colW1    colour W1 (palette)
   seam     seam ratio (core.seams; 1 = the wrap edge looks like the interior)
   div      mean |difference| between the two seeds' outputs
+  divceil  div / the same with the second output's pixels paired at random: 1 = the seeds are as different
+           as two independent draws of those pixel values can be (div cannot tell more variety than that)
   copy32   share of 32×32 output windows (stride 16) that equal an exemplar window (RMS < 0.02)
   sharp    high-frequency energy (mean squared Laplacian of luminance) relative to the exemplar's
 Targets for the default: style and swd below shuffle's, seam ≤ 1.05, div ≥ shuffle's, copy32 ≤ 0.30,
@@ -200,6 +202,12 @@ def crop(img: np.ndarray, seed: int) -> np.ndarray:
     return np.ascontiguousarray(img[y:y + EX, x:x + EX])
 
 
+def independent_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean |a − b| if b's pixels were paired with a's at random: div's ceiling for these pixel values."""
+    fa, fb = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    return float(np.abs(fa - fb[np.random.default_rng(0).permutation(len(fb))]).mean())
+
+
 def statistics(outs: list[np.ndarray], ex: np.ndarray) -> dict:
     return {
         "swd": float(np.mean([feature_swd(o, ex) for o in outs])),
@@ -207,6 +215,7 @@ def statistics(outs: list[np.ndarray], ex: np.ndarray) -> dict:
         "colW1": float(np.mean([color_w1(o, ex) for o in outs])),
         "seam": float(np.mean([seam_ratio(o) for o in outs])),
         "div": float(np.abs(outs[0] - outs[1]).mean()),
+        "divceil": float(np.abs(outs[0] - outs[1]).mean() / independent_difference(outs[0], outs[1])),
         "copy32": float(np.mean([copy_share(o, ex) for o in outs])),
         "sharp": float(np.mean([hf_energy(o) for o in outs]) / hf_energy(ex)),
     }
@@ -286,7 +295,7 @@ def main() -> int:
         (out / "results.json").write_text(json.dumps(results, indent=1))  # so far, in case of a stop
         print(f"[{name}] done: patches {seconds['patches']:.1f}s per 256² output", flush=True)
 
-    cols = ("swd", "style", "colW1", "seam", "div", "copy32", "sharp", "seconds")
+    cols = ("swd", "style", "colW1", "seam", "div", "divceil", "copy32", "sharp", "seconds")
     print(f"\n{'exemplar':8} {'method':8} " + " ".join(f"{c:>7}" for c in cols))
     for name, rows in results.items():
         for m, r in rows.items():
