@@ -26,6 +26,11 @@ from .tiles import Window, crop, feature_index, layer_strides, tiles
 Grams = dict[str, torch.Tensor]
 
 
+def smallest_edge(h: int, w: int, tile: Optional[int]) -> int:
+    """The smallest edge of the images the network sees for an h×w image (its tiles when tiled)."""
+    return min(h, w) if tile is None else min(h, w, tile)
+
+
 @contextlib.contextmanager
 def padding_for(net: nn.Module, wrap: bool, edge: str = "zeros", min_edge: Optional[int] = None) -> Iterator[None]:
     """Wrap-around padding everywhere for tileable jobs; otherwise the backbone's `border_convs()` (VGG:
@@ -57,7 +62,7 @@ def style_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor, ti
     """Global Gram targets {layer: C×C} of one style image (tiled when it is large)."""
     h, w = img.shape[-2:]
     acc: dict[str, tuple] = {}
-    with torch.no_grad(), padding_for(net, False, edge, min(h, w) if tile is None else min(h, w, tile)):
+    with torch.no_grad(), padding_for(net, False, edge, smallest_edge(h, w, tile)):
         regions = [None] if tile is None else list(tiles(h, w, tile, net.halo, (0, 0), False, img.device))
         for t in regions:
             with autocast():
@@ -93,8 +98,7 @@ class Objective:
             return self.net(x)
 
     def __call__(self, x: torch.Tensor) -> tuple[float, dict[str, float], torch.Tensor]:
-        min_edge = min(self.hw) if self.tile is None else min(*self.hw, self.tile)
-        with padding_for(self.net, self.wrap, self.edge, min_edge):
+        with padding_for(self.net, self.wrap, self.edge, smallest_edge(*self.hw, self.tile)):
             while True:
                 total, parts, grad = self._whole(x) if self.tile is None else self._tiled(x)
                 if self.loss_scale <= 1.0 or bool(torch.isfinite(grad).all()):
@@ -177,7 +181,7 @@ def _content_targets(net: nn.Module, strides: dict[str, int], img: torch.Tensor,
                      wrap: bool, autocast: Autocast, edge: str, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Whole-image content feature maps of `layers` (assembled from tiles when tiled)."""
     h, w = img.shape[-2:]
-    with torch.no_grad(), padding_for(net, wrap, edge, min(h, w) if tile is None else min(h, w, tile)):
+    with torch.no_grad(), padding_for(net, wrap, edge, smallest_edge(h, w, tile)):
         if tile is None:
             with autocast():
                 f = net(img)
