@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from .coherence import relax
 from .maps import MapInfo
 from .quilt import quilt, quilt_block
 
@@ -49,6 +50,8 @@ class PatchSettings:
     layout: str = "quilt"  # the seed's layout: 'quilt' (quilt.py, whole blocks on cuts) or 'shuffle'
     quilt_fraction: float = 0.375  # quilting block side, as a share of the exemplar's shorter side
     refine_levels: int = 3  # after quilting, refine on this many of the finest levels (0: quilting alone)
+    relax_sweeps: int = 0  # seam relaxation sweeps at the end (coherence.py): region borders follow the texture
+    relax_radius: int = 3  # half-side of the neighbourhood seam relaxation compares
 
 
 def _pyramid(ex: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -246,6 +249,16 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
                tileable: bool = True, settings: PatchSettings = PatchSettings(), device=None,
                check: Callable[[], None] | None = None) -> np.ndarray:
     """H×W×C float32 0..1 made of exemplar pixels; `exemplar` is C×H×W 0..1 (all maps stacked)."""
+    coords = source_coordinates(exemplar, maps, width, height, seed, tileable, settings, device, check)
+    flat = exemplar.float().to(coords.device).reshape(exemplar.shape[0], -1).T
+    return flat[coords.reshape(-1)].reshape(height, width, -1).cpu().numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, height: int, seed: int,
+                       tileable: bool = True, settings: PatchSettings = PatchSettings(), device=None,
+                       check: Callable[[], None] | None = None) -> torch.Tensor:
+    """height×width indices into the exemplar's H·W pixels: where each output pixel comes from."""
     if width * height > MAX_PIXELS:
         raise UserError(f"size: patch synthesis is limited to {MAX_PIXELS} pixels ({width}x{height} asked); "
                         "generate a smaller tile and repeat it (it is seamless)")
@@ -274,9 +287,9 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
         fine = quilt(ex_full.cpu(), weights.cpu(), out_h, out_w, block, max(2, block // 4), gen).to(device)
         first = max(0, levels - settings.refine_levels)
         if first == levels:
-            out = ex_full.reshape(ex_full.shape[0], -1).T[fine].reshape(out_h, out_w, -1)
-            top, left = margin // 2, margin // 2
-            return out[top:top + height, left:left + width].cpu().numpy().astype(np.float32)
+            if settings.relax_sweeps > 0:
+                fine = relax(fine, ex_full, weights, out_h, out_w, settings.relax_sweeps, settings.relax_radius)
+            return _crop(fine, out_h, out_w, margin, height, width)
         coords = _coarsen_coords(fine, (out_h, out_w), tuple(ex_full.shape[-2:]), sizes[first],
                                  tuple(pyramid[first].shape[-2:]))
     for lvl, (img, (h, w)) in enumerate(zip(pyramid, sizes)):
@@ -317,6 +330,13 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
             current = canvas.vote(ex, src, weight)
             coords = canvas.resolve(ex, src, current, dist, settings.resolve)
         prev, prev_hw = ex, (h, w)
-    out = prev.flat[coords].reshape(sizes[-1][0], sizes[-1][1], -1)
+    if settings.relax_sweeps > 0:
+        coords = relax(coords, pyramid[-1], weights, sizes[-1][0], sizes[-1][1], settings.relax_sweeps,
+                       settings.relax_radius)
+    return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
+
+
+def _crop(coords: torch.Tensor, full_h: int, full_w: int, margin: int, height: int, width: int) -> torch.Tensor:
+    """The height×width corner-offset crop of the full_h×full_w torus's coordinates (untiled: inside the margin)."""
     top, left = margin // 2, margin // 2
-    return out[top:top + height, left:left + width].cpu().numpy().astype(np.float32)
+    return coords.view(full_h, full_w)[top:top + height, left:left + width]
