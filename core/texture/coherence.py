@@ -11,6 +11,8 @@ Every pixel still holds an exemplar coordinate (crisp; every PBR map reads the s
 wraps around the output torus (still tileable)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 # The 8 neighbours whose sources a pixel may continue, and a 4-phase schedule: pixels of one phase are
@@ -19,36 +21,33 @@ NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
 
 
-def _window(radius: int, device) -> list[tuple[int, int, float]]:
+def _window(radius: int) -> list[tuple[int, int, float]]:
     """Offsets of the neighbourhood compared around a pixel (not the pixel itself), Gaussian weighted."""
     sigma = max(1.0, radius / 1.5)
-    out = []
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dy or dx:
-                out.append((dy, dx, float(torch.exp(torch.tensor(-(dy * dy + dx * dx) / (2 * sigma * sigma))))))
-    return out
+    return [(dy, dx, math.exp(-(dy * dy + dx * dx) / (2 * sigma * sigma)))
+            for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1) if dy or dx]
 
 
-def _cost(ex: torch.Tensor, out: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor, phase: tuple[int, int],
-          window: list[tuple[int, int, float]]) -> torch.Tensor:
-    """Disagreement between the output around each pixel of one phase (every second row and column from
-    `phase`) and the exemplar around source (sy, sx): weighted mean squared difference over the window's
-    offsets that fall inside the exemplar."""
+def _cost(ex: torch.Tensor, out: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, sy: torch.Tensor,
+          sx: torch.Tensor, window: list[tuple[int, int, float]], outside: float) -> torch.Tensor:
+    """Disagreement between the output around pixels (oy, ox) and the exemplar around their candidate
+    sources (sy, sx): weighted mean squared difference over the window; an offset that falls outside the
+    exemplar costs `outside` (what two unrelated pixels differ by), so a region does not end in a straight
+    seam along the exemplar's border when a neighbour region can continue there instead."""
     c, eh, ew = ex.shape
-    flat = ex.reshape(c, -1)
+    _, h, w = out.shape
+    flat, seen_flat = ex.reshape(c, -1), out.reshape(c, -1)
     total = torch.zeros(sy.shape, device=ex.device)
     norm = torch.zeros(sy.shape, device=ex.device)
-    py, px = phase
     for dy, dx, g in window:
         y, x = sy + dy, sx + dx
         inside = (y >= 0) & (y < eh) & (x >= 0) & (x < ew)
-        src = flat[:, (y.clamp(0, eh - 1) * ew + x.clamp(0, ew - 1))]  # C×h/2×w/2
-        seen = torch.roll(out, (-dy, -dx), (1, 2))[:, py::2, px::2]  # the output at p + d, around the torus
+        src = flat[:, y.clamp(0, eh - 1) * ew + x.clamp(0, ew - 1)]
+        seen = seen_flat[:, (oy + dy) % h * w + (ox + dx) % w]  # the output at p + d, around the torus
         err = (src - seen).pow(2).sum(0)
-        total += torch.where(inside, g * err, torch.zeros_like(err))
-        norm += inside.float() * g
-    return total / norm.clamp_min(1e-6)
+        total += g * torch.where(inside, err, outside)
+        norm += g
+    return total / norm
 
 
 def relax(coords: torch.Tensor, ex: torch.Tensor, weights: torch.Tensor, h: int, w: int, sweeps: int,
@@ -57,24 +56,37 @@ def relax(coords: torch.Tensor, ex: torch.Tensor, weights: torch.Tensor, h: int,
     `ex` is C×H×W, `weights` the per-channel matching weights."""
     weighted = ex * weights[:, None, None]
     c, eh, ew = weighted.shape
-    window = _window(radius, ex.device)
+    window = _window(radius)
+    outside = float(2 * weighted.reshape(c, -1).var(1).sum())  # E|a - b|² for two unrelated pixels
     coords = coords.view(h, w).clone()
     for _ in range(sweeps):
         for py, px in PHASES:
-            out = weighted.reshape(c, -1)[:, coords]  # C×h×w
             sy, sx = coords // ew, coords % ew
             here_y, here_x = sy[py::2, px::2], sx[py::2, px::2]
-            best_cost = _cost(weighted, out, here_y, here_x, (py, px), window)
-            best_y, best_x = here_y, here_x
-            for dy, dx in NEIGHBOURS:
-                # the neighbour at p + d continues its region at p: its source minus the step d
+            cands = []
+            for dy, dx in NEIGHBOURS:  # the neighbour at p + d continues its region at p: its source − d
                 ny = torch.roll(sy, (-dy, -dx), (0, 1))[py::2, px::2] - dy
                 nx = torch.roll(sx, (-dy, -dx), (0, 1))[py::2, px::2] - dx
-                valid = (ny >= 0) & (ny < eh) & (nx >= 0) & (nx < ew)
-                ny, nx = ny.clamp(0, eh - 1), nx.clamp(0, ew - 1)
-                cost = _cost(weighted, out, ny, nx, (py, px), window)
+                cands.append((ny, nx))
+            # only pixels on a seam (a neighbour continues another region) have a choice to make
+            active = torch.zeros_like(here_y, dtype=torch.bool)
+            for ny, nx in cands:
+                active |= (ny != here_y) | (nx != here_x)
+            pick = torch.nonzero(active.flatten()).squeeze(1)
+            if len(pick) == 0:
+                continue
+            gw = here_y.shape[1]
+            oy = pick // gw * 2 + py
+            ox = pick % gw * 2 + px
+            out = weighted.reshape(c, -1)[:, coords]  # C×h×w
+            best_y, best_x = here_y.flatten()[pick], here_x.flatten()[pick]
+            best_cost = _cost(weighted, out, oy, ox, best_y, best_x, window, outside)
+            for ny, nx in cands:
+                ny, nx = ny.flatten()[pick], nx.flatten()[pick]
+                valid = (ny >= 0) & (ny < eh) & (nx >= 0) & (nx < ew) & ((ny != best_y) | (nx != best_x))
+                cost = _cost(weighted, out, oy, ox, ny.clamp(0, eh - 1), nx.clamp(0, ew - 1), window, outside)
                 better = valid & (cost < best_cost - 1e-7)
                 best_cost = torch.where(better, cost, best_cost)
                 best_y, best_x = torch.where(better, ny, best_y), torch.where(better, nx, best_x)
-            coords[py::2, px::2] = best_y * ew + best_x
+            coords[oy, ox] = best_y * ew + best_x
     return coords.reshape(-1)

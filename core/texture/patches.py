@@ -9,6 +9,10 @@ ones), the output alternates two steps:
   a big flat region from taking over (wash-out) and keeps whole regions from being copied;
 - vote: every output pixel gets the candidates the overlapping matched patches put there, and keeps the one
   from the best-matching patch (an average would blur and wash out thin features such as mortar lines).
+That vote makes a best-matching patch win its whole square footprint, so the borders between copied
+regions come out as straight steps (pasted rectangles); at the end of every level, seam relaxation
+(coherence.py) lets each border pixel continue a neighbouring region instead, so borders settle where
+the regions agree.
 The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
 made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
 pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
@@ -42,15 +46,19 @@ class PatchSettings:
     stride: int = 4  # output patch spacing; patch/stride squared votes per pixel
     levels: int = 3  # pyramid levels (the exemplar at full, 1/2, 1/4 size)
     iterations: tuple[int, ...] = (6, 4, 3)  # match+vote rounds per level, coarse to fine
-    occurrence: float = 0.6  # weight of the over-use penalty (0: plain nearest neighbour)
-    pca_dims: int = 32  # patch descriptor size after PCA
+    occurrence: float = 0.45  # weight of the over-use penalty (0: plain nearest neighbour); 0.6 shredded
+    # the quilt's whole stones and brick columns into fragments
+    pca_dims: int = 64  # patch descriptor size after PCA (32 lost exact mortar positions on brick)
     resolve: str = "best"  # which candidate a pixel keeps: 'average' or 'best' (see _Canvas.resolve)
     match_average: bool = False  # match the vote's average (Kwatra) rather than the resolved pixels
     chunk: int = 2048  # query patches per distance matrix, at most; fewer for big exemplars (DIST_FLOATS)
     layout: str = "quilt"  # the seed's layout: 'quilt' (quilt.py, whole blocks on cuts) or 'shuffle'
-    quilt_fraction: float = 0.375  # quilting block side, as a share of the exemplar's shorter side
+    quilt_fraction: float = 0.625  # quilting block side, as a share of the exemplar's shorter side (80 px of
+    # 128: two or more whole stones, long brick columns; 48 cut stones into pieces)
     refine_levels: int = 3  # after quilting, refine on this many of the finest levels (0: quilting alone)
-    relax_sweeps: int = 0  # seam relaxation sweeps at the end (coherence.py): region borders follow the texture
+    relax_sweeps: int = 4  # seam relaxation sweeps after the last level (coherence.py; 0: none): region
+    # borders follow the texture instead of the patch grid
+    relax_every_level: bool = True  # also at the end of every coarser level (its borders get upsampled)
     relax_radius: int = 3  # half-side of the neighbourhood seam relaxation compares
 
 
@@ -329,10 +337,9 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             weight = (dist / scale + 1e-3).pow(-0.6)
             current = canvas.vote(ex, src, weight)
             coords = canvas.resolve(ex, src, current, dist, settings.resolve)
+        if settings.relax_sweeps > 0 and (settings.relax_every_level or lvl == levels - 1):
+            coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius)
         prev, prev_hw = ex, (h, w)
-    if settings.relax_sweeps > 0:
-        coords = relax(coords, pyramid[-1], weights, sizes[-1][0], sizes[-1][1], settings.relax_sweeps,
-                       settings.relax_radius)
     return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
 
 
