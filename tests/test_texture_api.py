@@ -80,7 +80,7 @@ def test_adversarial_losses_behave():
 def test_exact_sizes(trained, size):
     w, h = size
     for tileable in (True, False):
-        img = generate(trained[0], w, h, seed=1, tileable=tileable)
+        img = generate(trained[0], w, h, seed=1, tileable=tileable, raw=True)  # the network itself
         assert img.shape == (h, w, 3) and img.dtype == np.float32
         assert 0.0 <= img.min() and img.max() <= 1.0 and np.isfinite(img).all()
 
@@ -89,10 +89,10 @@ def test_tileable_seam_ratio(trained):
     # One wrap row/column is a small sample of a texture with large-scale structure, so the ratio of a
     # single image scatters around 1 (about ±0.1 at these sizes); the mean over seeds must meet 1.05.
     for size in ((256, 160), (255, 129)):
-        ratios = [seam_ratio(generate(trained[0], *size, seed=s, tileable=True)) for s in range(6)]
+        ratios = [seam_ratio(generate(trained[0], *size, seed=s, tileable=True, raw=True)) for s in range(6)]
         assert np.mean(ratios) <= 1.05, (size, ratios)
     # The metric can fail: crops of an untiled image do have seams.
-    wide = generate(trained[0], 400, 400, seed=0, tileable=False)
+    wide = generate(trained[0], 400, 400, seed=0, tileable=False, raw=True)
     assert np.mean([seam_ratio(wide[y:y + 150, x:x + 170]) for y, x in ((0, 0), (100, 50), (230, 200))]) > 1.05
 
 
@@ -109,9 +109,9 @@ def test_tile_is_exactly_periodic(trained):
 
 
 def test_strips_equal_one_pass(trained, monkeypatch):
-    one = generate(trained[0], 90, 70, seed=4)
+    one = generate(trained[0], 90, 70, seed=4, raw=True)
     monkeypatch.setattr(generation_module, "STRIP_PIXELS", 90 * 7)  # 10 strips of 7 rows
-    assert np.abs(generate(trained[0], 90, 70, seed=4) - one).max() < 1e-5
+    assert np.abs(generate(trained[0], 90, 70, seed=4, raw=True) - one).max() < 1e-5
 
 
 def test_seeds(trained):
@@ -263,7 +263,7 @@ def test_dcgan_baseline_sizes_and_no_tiling():
     img = generate(ck, 70, 45, seed=0, tileable=False)
     assert img.shape == (45, 70, 3)
     with pytest.raises(UserError, match="tileable"):
-        generate(ck, 70, 45, seed=0, tileable=True)
+        generate(ck, 70, 45, seed=0, tileable=True, raw=True)  # refined, it tiles (test_texture_guided)
 
 
 def test_optim_no_training_alternative(tmp_path):

@@ -116,12 +116,13 @@ def generate_stack(checkpoint, width: int, height: int, seed: int = 0, tileable:
                                       device=dev, check=check)
     refining = not raw and guided.refinable(ck)
     g = load_generator(ck, dev)
-    stack = render(g, ck.model, ck.channels, width, height, int(seed),
-                   guided.raw_render_tileable(ck.model, tileable, refining), dev, ck.options.mixed_precision)
+    render_tiles = guided.raw_render_tileable(ck.model, tileable, refining)
+    stack = render(g, ck.model, ck.channels, width, height, int(seed), render_tiles, dev, ck.options.mixed_precision)
     if "colour_mean" in ck.state and "colour_cov" in ck.state:  # checkpoints from before the hue fix lack it
         stack = match_colour(stack, ck.maps, ck.state)
     if refining:
-        stack = guided.refine(stack, stored_exemplar(ck), ck.maps, int(seed), tileable, device=dev, check=check)
+        stack = guided.refine(stack, stored_exemplar(ck), ck.maps, int(seed), tileable, device=dev, check=check,
+                              guide_tiles=render_tiles)
     return ck, stack
 
 

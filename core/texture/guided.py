@@ -137,11 +137,15 @@ def layout_coordinates(guide: np.ndarray, exemplar: torch.Tensor, maps: Sequence
 
 
 def refine(guide: np.ndarray, exemplar: torch.Tensor, maps: Sequence[MapInfo], seed: int, tileable: bool = True,
-           settings: GuideSettings = GuideSettings(), device=None,
-           check: Callable[[], None] | None = None) -> np.ndarray:
+           settings: GuideSettings = GuideSettings(), device=None, check: Callable[[], None] | None = None,
+           guide_tiles: bool = True) -> np.ndarray:
     """H×W×C float32 0..1 made of exemplar pixels, laid out like `guide` (H×W×C 0..1, all maps stacked);
-    `exemplar` is the C×H×W stack the checkpoint carries. Every map reads the same source coordinates."""
+    `exemplar` is the C×H×W stack the checkpoint carries. Every map reads the same source coordinates.
+    `guide_tiles`: whether the guide wraps around; one that does not (dcgan) is turned half-way round the
+    torus first, so its edge becomes an interior cut that refinement joins and the wrap edge is continuous."""
     h, w, _ = guide.shape
+    if tileable and not guide_tiles:
+        guide = np.roll(guide, (h // 2, w // 2), (0, 1))
     start = layout_coordinates(guide, exemplar, maps, seed, settings)
     return synthesize(exemplar, maps, w, h, seed, tileable, settings.refine, device=device, check=check,
                       start=start)
