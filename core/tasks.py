@@ -151,7 +151,7 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
     check_memory(texture.generation_memory(ckpt, spec.width, spec.height, spec.tileable),
                  f"params.width×height {spec.width}×{spec.height}", "ask for a smaller size (a tileable texture can be repeated)")
     maps = texture.generate_maps(ckpt, spec.width, spec.height, seed=spec.seed, tileable=spec.tileable,
-                                 device=spec.device, check=task.token.check, raw=spec.raw)  # patches: cancellable
+                                 device=spec.device, check=task.token.check, raw=spec.raw)  # cancellable
     task.token.check()
     targets = []
     seen: set[str] = set()

@@ -55,7 +55,8 @@ def test_gan_seeds_give_different_layouts_and_refined_textures(psgan_model):
 def test_pbr_maps_read_the_same_coordinates():
     s = stones_pbr(32, seed=1)
     ids = (np.arange(32 * 32, dtype=np.float32) / (32 * 32)).reshape(32, 32, 1)  # one value per exemplar pixel
-    ck = train([s["albedo"], s["roughness"], ids], TrainOptions(**TINY_PSGAN), map_names=["albedo", "roughness", "mask"])
+    ck = train([s["albedo"], s["roughness"], ids], TrainOptions(**TINY_PSGAN),
+               map_names=["albedo", "roughness", "mask"])
     maps = dict((m.name, a) for m, a in generate_maps(ck, 48, 40, seed=4))
     src = np.rint(maps["mask"][..., 0] * 32 * 32).astype(int)  # the exemplar pixel each output pixel came from
     assert np.array_equal(maps["albedo"], s["albedo"].reshape(-1, 3)[src])

@@ -139,7 +139,8 @@ def generation_memory(ck: Checkpoint, width: int, height: int, tileable: bool = 
 
 
 def stored_exemplar(ck: Checkpoint) -> torch.Tensor:
-    """The exemplar stack (C×H×W) a no-training checkpoint carries, checked against its metadata."""
+    """The exemplar stack (C×H×W) a checkpoint carries (every model since GAN refinement), checked against
+    its metadata."""
     ex = ck.state.get("exemplar")
     w, h = ck.exemplar_size
     if not isinstance(ex, torch.Tensor) or tuple(ex.shape) != (ck.channels, h, w):
