@@ -15,6 +15,7 @@ from core.texture import Checkpoint, MapInfo, TrainOptions, generate, generate_m
 from core.texture import generation as generation_module
 from core.texture.losses import d_loss, g_loss
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # steadier on a shared 2-core box
 TINY = dict(model="psgan", steps=12, patch=32, batch=2, width=8, preview_every=5, preview_size=32)
 
 
@@ -115,9 +116,9 @@ def test_strips_equal_one_pass(trained, monkeypatch):
 
 
 def test_seeds(trained):
-    a = generate(trained[0], 64, 48, seed=3)
-    b = generate(trained[0], 64, 48, seed=3)
-    c = generate(trained[0], 64, 48, seed=4)
+    a = generate(trained[0], 64, 48, seed=3, raw=True)  # the network's seeds (refined: test_texture_guided)
+    b = generate(trained[0], 64, 48, seed=3, raw=True)
+    c = generate(trained[0], 64, 48, seed=4, raw=True)
     assert np.array_equal(a, b)
     assert np.abs(a - c).mean() > 0.005
 
@@ -222,14 +223,14 @@ def test_cancel_stops_within_one_step():
 
 def test_pbr_set_consistent_kinds_and_valid_normals():
     ck = train(pbr_set(), TrainOptions(**dict(TINY, steps=6)), map_names=["albedo", "normal", "roughness"])
-    out = generate_maps(ck, 45, 33, seed=0)
+    out = generate_maps(ck, 45, 33, seed=0, raw=True)  # the network's maps (refined: test_texture_guided)
     assert [i for i, _ in out] == [MapInfo("albedo", "color", 3), MapInfo("normal", "normal", 3),
                                    MapInfo("roughness", "data", 1)]
     assert [a.shape for _, a in out] == [(33, 45, 3), (33, 45, 3), (33, 45, 1)]
     n = out[1][1] * 2 - 1
     assert np.abs(np.linalg.norm(n, axis=-1) - 1).max() < 1e-4
     assert n[..., 2].min() > 0
-    arrays = generate(ck, 45, 33, seed=0)
+    arrays = generate(ck, 45, 33, seed=0, raw=True)
     assert isinstance(arrays, list) and len(arrays) == 3
     assert all(np.array_equal(a, b) for a, (_, b) in zip(arrays, out))
 
