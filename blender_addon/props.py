@@ -110,8 +110,9 @@ class AtelierSettings(bpy.types.PropertyGroup):
     # textures
     texture_model: EnumProperty(name="Model", description="The texture synthesis method", items=[
         ("patches", "Patches", "Patch synthesis: crisp and tileable, no training (default)"),
-        ("psgan", "PSGAN", "Periodic spatial GAN: a learned, tileable generator of any size"),
-        ("dcgan", "DCGAN", "The DCGAN baseline"),
+        ("psgan", "PSGAN",
+         "Periodic spatial GAN: a learned, tileable generator of any size, refined with the exemplar's patches"),
+        ("dcgan", "DCGAN", "The DCGAN baseline, refined with the exemplar's patches"),
         ("optim", "No training", "Optimise the pixels directly (no reusable model)")])
     train_steps: IntProperty(name="Steps", default=1500, min=1, description="Training steps (GAN models)")
     texture_width: IntProperty(name="Width", default=512, min=8, max=16384, subtype="PIXEL",

@@ -56,9 +56,12 @@ jobs. check_setup is the exception: quick and read-only, it runs at once on its 
             "info": {"seconds", "model", "steps", "train_seconds", "losses", "maps": [{name, kind,
                      channels}], "exemplar_size": [w, h]}}
     texture_generate  params {"checkpoint": ".pt", "width", "height", "seed"?: 0, "tileable"?: true,
-                              "device"?: "auto"|..., "output_dir": folder, "job_dir"?, "overwrite"?}
+                              "device"?: "auto"|..., "raw"?: false, "output_dir": folder, "job_dir"?,
+                              "overwrite"?}
         -> {"outputs": [{"path" (output_dir/<name>.npy), "name", "kind": "color"|"normal"|"data",
-                         "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps"}}
+                         "channels", "width", "height"}], "info": {"seconds", "seed", "tileable", "model", "steps",
+                         "refined" (GAN models: refined with the exemplar's patches), "notes"?}}
+        "raw": a GAN's own output without patch refinement; "notes": e.g. why a GAN's output was not refined.
         (generation itself cannot be interrupted; a cancel takes effect before outputs are written)
         Loaded checkpoints (and their generators) stay cached, keyed by path, mtime and size.
     animate           rendered EXR frames -> temporally coherent PNG frames; see core/animation/job.py
@@ -345,6 +348,7 @@ class GenerateRequest:
     overwrite: bool
     job_dir: Path
     device: Optional[str] = None
+    raw: bool = False  # GAN models: the network's own output, without patch refinement
 
     @classmethod
     def from_params(cls, params: dict) -> "GenerateRequest":
@@ -360,6 +364,7 @@ class GenerateRequest:
             overwrite=_bool(params, "overwrite", False),
             job_dir=job_dir or output_dir,
             device=_str(params, "device", required=False),
+            raw=_bool(params, "raw", False),
         )
 
 

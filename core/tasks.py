@@ -141,6 +141,7 @@ def _texture_train(worker: Worker, task: Task) -> dict:
 def _texture_generate(worker: Worker, task: Task) -> dict:
     spec: GenerateRequest = task.spec
     from . import texture
+    from .texture.guided import GAN_MODELS, refinable, refinement_note
 
     start = time.perf_counter()
     ckpt = worker.checkpoint(spec.checkpoint)
@@ -150,7 +151,7 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
     check_memory(texture.generation_memory(ckpt, spec.width, spec.height, spec.tileable),
                  f"params.width×height {spec.width}×{spec.height}", "ask for a smaller size (a tileable texture can be repeated)")
     maps = texture.generate_maps(ckpt, spec.width, spec.height, seed=spec.seed, tileable=spec.tileable,
-                                 device=spec.device, check=task.token.check)  # patch synthesis: cancellable
+                                 device=spec.device, check=task.token.check, raw=spec.raw)  # cancellable
     task.token.check()
     targets = []
     seen: set[str] = set()
@@ -170,9 +171,14 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
         outputs.append({"path": str(path), "name": info.name, "kind": info.kind,
                         "channels": int(arr.shape[2]) if arr.ndim == 3 else 1,
                         "width": int(arr.shape[1]), "height": int(arr.shape[0])})
-    return {"outputs": outputs,
-            "info": {"seconds": round(time.perf_counter() - start, 3), "seed": spec.seed, "tileable": spec.tileable,
-                     "model": ckpt.options.model, "steps": ckpt.step}}
+    info = {"seconds": round(time.perf_counter() - start, 3), "seed": spec.seed, "tileable": spec.tileable,
+            "model": ckpt.options.model, "steps": ckpt.step}
+    if ckpt.model in GAN_MODELS:
+        info["refined"] = not spec.raw and refinable(ckpt)
+        note = refinement_note(ckpt, spec.raw)
+        if note:
+            info["notes"] = [note]  # the add-on reports job notes
+    return {"outputs": outputs, "info": info}
 
 
 HANDLERS: dict[str, Callable[[Worker, Task], dict]] = {

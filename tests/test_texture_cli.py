@@ -47,10 +47,12 @@ def model(pbr_files, venv_python, tmp_path_factory) -> Path:
 
 
 def test_generate_writes_one_file_per_map(model, venv_python, tmp_path):
+    # --raw: the network's own maps (a 7-channel patch refinement costs ~1 min here; test_texture_guided has it)
     r = run(venv_python, "generate", model, "-o", tmp_path / "out.png", "--size", "75x41", "--seed", "3",
-            "--tileable")
+            "--tileable", "--raw")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["refined"] is False
     assert summary["width"] == 75 and summary["height"] == 41 and summary["tileable"] is True
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["out_albedo.png", "out_normal.png", "out_roughness.png"]

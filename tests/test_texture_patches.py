@@ -79,9 +79,10 @@ def test_checkpoint_round_trip_is_data_only(default_model, tmp_path):
 def test_psgan_keeps_a_grey_exemplar_grey():
     grey = np.repeat(stones(48)[..., :1], 3, axis=2)
     ck = train(grey, TrainOptions(model="psgan", steps=2, patch=32, batch=2, width=8, preview_every=0))
-    out = generate(ck, 48, 48, seed=1)
-    assert np.abs(out - out.mean(2, keepdims=True)).max() < 0.02
-    assert abs(out.mean() - grey.mean()) < 0.05
+    for raw in (True, False):  # the network's own output (colour matched) and its patch refinement
+        out = generate(ck, 48, 48, seed=1, raw=raw)
+        assert np.abs(out - out.mean(2, keepdims=True)).max() < 0.02
+        assert abs(out.mean() - grey.mean()) < 0.05
 
 
 def test_dcgan_seeds_give_different_textures():
@@ -97,7 +98,7 @@ def test_dcgan_seeds_give_different_textures():
         spread_batch = float(g(z).std(0).mean())
         g.eval()
     assert spread_eval > 0.6 * spread_batch
-    a, b = (generate(ck, 32, 32, seed=s, tileable=False) for s in (0, 1))
+    a, b = (generate(ck, 32, 32, seed=s, tileable=False, raw=True) for s in (0, 1))  # refined: test_texture_guided
     assert np.abs(a - b).mean() > 0.02
 
 

@@ -129,6 +129,15 @@ def test_texture_train_then_generate(client, job_dir):
                                                "tileable": True, "output_dir": str(other)}, timeout=60)
     assert gen2["event"] == "result", gen2
     assert np.array_equal(jf.read_npy(other / "albedo.npy"), albedo)
+    assert gen["result"]["info"]["refined"] is True  # a GAN's output, refined with the exemplar's patches
+
+    # "raw": the network's own output, without patch refinement.
+    raw_dir = job_dir / "maps_raw"
+    raw_dir.mkdir()
+    gen3 = client.request("texture_generate", {"checkpoint": str(ckpt), "width": 40, "height": 24, "seed": 5,
+                                               "raw": True, "output_dir": str(raw_dir)}, timeout=60)
+    assert gen3["event"] == "result" and gen3["result"]["info"]["refined"] is False, gen3
+    assert not np.array_equal(jf.read_npy(raw_dir / "albedo.npy"), albedo)
 
     # Resume from the checkpoint for one more step into a new file.
     more = client.request("texture_train", {

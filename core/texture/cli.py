@@ -16,6 +16,7 @@ from ..resources import check_memory
 from ..seams import seam_ratio
 from .checkpoint import load_checkpoint
 from .generation import check_size, generate_maps, generation_memory
+from .guided import GAN_MODELS, refinable, refinement_note
 from .maps import guess_map_name
 from .options import MODELS, TrainOptions
 from .training import train
@@ -57,6 +58,8 @@ def register(subparsers) -> None:
                    help="seamless wrap-around tile (default on; --no-tileable for a plain image)")
     g.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     g.add_argument("--bits", type=int, default=None, choices=(8, 16), help="8 or 16 bits per channel")
+    g.add_argument("--raw", action="store_true",
+                   help="GAN models: the network's own output, without refining it with the exemplar's patches")
     g.set_defaults(func=_generate)
 
 
@@ -165,9 +168,10 @@ def generate_to_files(args: argparse.Namespace) -> dict:
     if args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be 0 or more")
     ck = load_checkpoint(args.checkpoint)
-    if ck.model == "dcgan" and args.tileable:
-        raise UserError(f"--tileable: '{args.checkpoint}' is the dcgan baseline, which cannot tile; "
-                        "pass --no-tileable or train with the default model (patches)")
+    raw = bool(getattr(args, "raw", False))  # `batch` builds its own namespaces
+    if ck.model == "dcgan" and args.tileable and (raw or not refinable(ck)):
+        raise UserError(f"--tileable: '{args.checkpoint}' is the dcgan baseline, whose raw output cannot tile; "
+                        "pass --no-tileable, or drop --raw (refined output tiles) with a checkpoint trained now")
     if len(ck.maps) == 1:
         targets = [out]
     else:
@@ -180,7 +184,7 @@ def generate_to_files(args: argparse.Namespace) -> dict:
     for path in targets:
         check_output(path, bytes_per_map * len(targets), what="-o", inputs=[args.checkpoint])
     t0 = time.perf_counter()
-    maps = generate_maps(ck, width, height, seed=args.seed, tileable=args.tileable, device=args.device)
+    maps = generate_maps(ck, width, height, seed=args.seed, tileable=args.tileable, device=args.device, raw=raw)
     seconds = time.perf_counter() - t0
     write_images([(path, arr) for (_, arr), path in zip(maps, targets)], bits=args.bits)  # all maps or none
     outputs = []
@@ -189,8 +193,14 @@ def generate_to_files(args: argparse.Namespace) -> dict:
         if args.tileable:
             entry["seam_ratio"] = round(seam_ratio(arr), 4)
         outputs.append(entry)
-    return {"command": "texture generate", "model": ck.model, "width": width, "height": height,
-            "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
-            "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
-            "outputs": outputs}
+    summary = {"command": "texture generate", "model": ck.model, "width": width, "height": height,
+               "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
+               "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
+               "outputs": outputs}
+    if ck.model in GAN_MODELS:
+        summary["refined"] = not raw and refinable(ck)
+        note = refinement_note(ck, raw)
+        if note:
+            summary["notes"] = [note]
+    return summary
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ..device import pick_device
 from ..errors import UserError
-from . import patches
+from . import guided, patches
 from .checkpoint import Checkpoint, load_checkpoint
 from .colour import match_colour
 from .maps import MapInfo, split_maps
@@ -97,9 +97,11 @@ def render(generator: nn.Module, model: str, channels: int, width: int, height: 
 
 
 def generate_stack(checkpoint, width: int, height: int, seed: int = 0, tileable: bool = True,
-                   device: str | torch.device | None = None,
-                   check: Callable[[], None] | None = None) -> tuple[Checkpoint, np.ndarray]:
-    """`check` (e.g. a CancelToken's check) is called between refinement rounds of patch synthesis."""
+                   device: str | torch.device | None = None, check: Callable[[], None] | None = None,
+                   raw: bool = False) -> tuple[Checkpoint, np.ndarray]:
+    """`check` (e.g. a CancelToken's check) is called between refinement rounds of patch synthesis.
+    A GAN's output is refined with the exemplar's patches (guided.py) unless `raw` (the network's own
+    output) or the checkpoint predates that (carries no exemplar; guided.refinement_note says so)."""
     ck = as_checkpoint(checkpoint)
     width, height = check_size(width, height)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -112,24 +114,33 @@ def generate_stack(checkpoint, width: int, height: int, seed: int = 0, tileable:
     if ck.model == "patches":
         return ck, patches.synthesize(stored_exemplar(ck), ck.maps, width, height, int(seed), tileable,
                                       device=dev, check=check)
+    refining = not raw and guided.refinable(ck)
     g = load_generator(ck, dev)
-    stack = render(g, ck.model, ck.channels, width, height, int(seed), tileable, dev, ck.options.mixed_precision)
+    render_tiles = guided.raw_render_tileable(ck.model, tileable, refining)
+    stack = render(g, ck.model, ck.channels, width, height, int(seed), render_tiles, dev, ck.options.mixed_precision)
     if "colour_mean" in ck.state and "colour_cov" in ck.state:  # checkpoints from before the hue fix lack it
         stack = match_colour(stack, ck.maps, ck.state)
+    if refining:
+        stack = guided.refine(stack, stored_exemplar(ck), ck.maps, int(seed), tileable, device=dev, check=check,
+                              guide_tiles=render_tiles)
     return ck, stack
 
 
 def generation_memory(ck: Checkpoint, width: int, height: int, tileable: bool = True) -> int:
     """Bytes of memory generating width×height needs: measured for patch synthesis (its matching grows
     with the output and the exemplar), else the output stack and its float copies (strips bound the rest)."""
+    w, h = ck.exemplar_size
     if ck.model == "patches":
-        w, h = ck.exemplar_size
         return patches.memory_estimate((h, w), ck.channels, width, height, tileable)
-    return width * height * (ck.channels * 16 + 8)
+    network = width * height * (ck.channels * 16 + 8)
+    if guided.refinable(ck):  # the network's stack stays alive while its refinement runs
+        return network + patches.memory_estimate((h, w), ck.channels, width, height, tileable)
+    return network
 
 
 def stored_exemplar(ck: Checkpoint) -> torch.Tensor:
-    """The exemplar stack (C×H×W) a no-training checkpoint carries, checked against its metadata."""
+    """The exemplar stack (C×H×W) a checkpoint carries (every model since GAN refinement), checked against
+    its metadata."""
     ex = ck.state.get("exemplar")
     w, h = ck.exemplar_size
     if not isinstance(ex, torch.Tensor) or tuple(ex.shape) != (ck.channels, h, w):
@@ -139,15 +150,17 @@ def stored_exemplar(ck: Checkpoint) -> torch.Tensor:
 
 
 def generate_maps(checkpoint, width: int, height: int, seed: int = 0, tileable: bool = True,
-                  device: str | torch.device | None = None,
-                  check: Callable[[], None] | None = None) -> list[tuple[MapInfo, np.ndarray]]:
-    """One (MapInfo, H×W×C float32 0..1) per map of the set; normal maps are unit length, 0..1 encoded."""
-    ck, stack = generate_stack(checkpoint, width, height, seed, tileable, device, check)
+                  device: str | torch.device | None = None, check: Callable[[], None] | None = None,
+                  raw: bool = False) -> list[tuple[MapInfo, np.ndarray]]:
+    """One (MapInfo, H×W×C float32 0..1) per map of the set; normal maps are unit length, 0..1 encoded.
+    `raw`: a GAN's own output, without patch refinement."""
+    ck, stack = generate_stack(checkpoint, width, height, seed, tileable, device, check, raw)
     return list(zip(ck.maps, split_maps(stack, ck.maps)))
 
 
 def generate(checkpoint, width: int, height: int, seed: int = 0, tileable: bool = True,
-             device: str | torch.device | None = None) -> np.ndarray | list[np.ndarray]:
-    """One array for a single-map model, else a list (one per map); float32 0..1, exactly height×width."""
-    maps = [a for _, a in generate_maps(checkpoint, width, height, seed, tileable, device)]
+             device: str | torch.device | None = None, raw: bool = False) -> np.ndarray | list[np.ndarray]:
+    """One array for a single-map model, else a list (one per map); float32 0..1, exactly height×width.
+    `raw`: a GAN's own output, without patch refinement."""
+    maps = [a for _, a in generate_maps(checkpoint, width, height, seed, tileable, device, raw=raw)]
     return maps[0] if len(maps) == 1 else maps

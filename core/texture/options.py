@@ -19,8 +19,9 @@ DCGAN_PATCHES = (32, 64, 128, 256)
 class TrainOptions:
     # 'patches': default; no training: generate() runs patch-based texture optimisation on a torus against
     #            the exemplar stored in the checkpoint (crisp, faithful, tileable, seeds give variations);
-    # 'psgan': periodic spatial GAN (tileable by construction, soft);
-    # 'dcgan': the seed baseline (fixed-size patches, not tileable);
+    # 'psgan': periodic spatial GAN (tileable by construction); generate() refines its soft output with the
+    #          exemplar's patches (guided.py; the checkpoint carries the exemplar), raw=True skips that;
+    # 'dcgan': the seed baseline (fixed-size patches; its raw output does not tile), refined the same way;
     # 'optim': no training; generate() optimises pixels against the exemplar's feature statistics.
     model: str = "patches"
     steps: int = 1500

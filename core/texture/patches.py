@@ -255,9 +255,11 @@ def memory_estimate(ex_hw: tuple[int, int], channels: int, width: int, height: i
 @torch.no_grad()
 def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, height: int, seed: int,
                tileable: bool = True, settings: PatchSettings = PatchSettings(), device=None,
-               check: Callable[[], None] | None = None) -> np.ndarray:
-    """H×W×C float32 0..1 made of exemplar pixels; `exemplar` is C×H×W 0..1 (all maps stacked)."""
-    coords = source_coordinates(exemplar, maps, width, height, seed, tileable, settings, device, check)
+               check: Callable[[], None] | None = None, start: torch.Tensor | None = None) -> np.ndarray:
+    """H×W×C float32 0..1 made of exemplar pixels; `exemplar` is C×H×W 0..1 (all maps stacked).
+    `start`: height·width source coordinates (indices into the exemplar's H×W) that replace the seed's
+    layout (quilt or shuffle), e.g. a GAN's layout (guided.py); refinement then runs as after quilting."""
+    coords = source_coordinates(exemplar, maps, width, height, seed, tileable, settings, device, check, start)
     flat = exemplar.float().to(coords.device).reshape(exemplar.shape[0], -1).T
     return flat[coords.reshape(-1)].reshape(height, width, -1).cpu().numpy().astype(np.float32)
 
@@ -265,8 +267,9 @@ def synthesize(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, heig
 @torch.no_grad()
 def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: int, height: int, seed: int,
                        tileable: bool = True, settings: PatchSettings = PatchSettings(), device=None,
-                       check: Callable[[], None] | None = None) -> torch.Tensor:
-    """height×width indices into the exemplar's H·W pixels: where each output pixel comes from."""
+                       check: Callable[[], None] | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+    """height×width indices into the exemplar's H·W pixels: where each output pixel comes from (see
+    synthesize for `start`)."""
     if width * height > MAX_PIXELS:
         raise UserError(f"size: patch synthesis is limited to {MAX_PIXELS} pixels ({width}x{height} asked); "
                         "generate a smaller tile and repeat it (it is seamless)")
@@ -290,9 +293,13 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
     iters = iters[-levels:]
     coords, prev, prev_hw = None, None, None
     first = 0
-    if settings.layout == "quilt":
-        block = quilt_block(tuple(ex_full.shape[-2:]), settings.quilt_fraction)
-        fine = quilt(ex_full.cpu(), weights.cpu(), out_h, out_w, block, max(2, block // 4), gen).to(device)
+    if start is not None or settings.layout == "quilt":
+        if start is not None:  # on the (untiled: larger) torus, nearest resampled
+            fine = _coarsen_coords(start.to(device), (height, width), tuple(ex_full.shape[-2:]), (out_h, out_w),
+                                   tuple(ex_full.shape[-2:]))
+        else:
+            block = quilt_block(tuple(ex_full.shape[-2:]), settings.quilt_fraction)
+            fine = quilt(ex_full.cpu(), weights.cpu(), out_h, out_w, block, max(2, block // 4), gen).to(device)
         first = max(0, levels - settings.refine_levels)
         if first == levels:
             if settings.relax_sweeps > 0:
@@ -313,7 +320,7 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
         ex = exs[plan[0]]
         if coords is None:
             coords = _random_layout(ex, h, w, plan[0], gen).to(device)
-        elif lvl == first and settings.layout == "quilt":
+        elif lvl == first and (start is not None or settings.layout == "quilt"):
             pass
         else:
             coords = _upsample_coords(coords, prev, ex, prev_hw[0], prev_hw[1], h, w)

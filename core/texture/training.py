@@ -213,6 +213,7 @@ def train(exemplars: np.ndarray | Sequence[np.ndarray], options: TrainOptions | 
         "opt_g": _cpu_state(opt_g),
         "opt_d": _cpu_state(opt_d),
         **colour_stats(stack, infos),  # generation matches the exemplar's colours (no hue drift)
+        "exemplar": _exemplar_tensor(stack),  # patch refinement of the GAN's output reads its pixels (guided.py)
     }
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h),
                       step=options.steps, state=state, train_seconds=seconds, losses={"d": ld_v, "g": lg_v})
@@ -252,8 +253,13 @@ def _store_exemplar(stack: np.ndarray, infos, sha: str, options: TrainOptions,
     """'patches' and 'optim' need no training: the checkpoint carries the exemplar (float32 tensor, loaded
     with weights_only=True) and generate() synthesises from it."""
     h, w, _ = stack.shape
-    state = {"generator": {}, "exemplar": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).float()}
+    state = {"generator": {}, "exemplar": _exemplar_tensor(stack)}
     if progress is not None:
         progress(Progress(1, 1, {}, "store", preview_rgb(stack, infos)))
     return Checkpoint(options=options, maps=list(infos), exemplar_sha256=sha, exemplar_size=(w, h), step=0,
                       state=state)
+
+
+def _exemplar_tensor(stack: np.ndarray) -> torch.Tensor:
+    """The exemplar stack as a C×H×W float32 tensor: what a checkpoint carries for generate() to read."""
+    return torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1))).float()
