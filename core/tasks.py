@@ -141,7 +141,7 @@ def _texture_train(worker: Worker, task: Task) -> dict:
 def _texture_generate(worker: Worker, task: Task) -> dict:
     spec: GenerateRequest = task.spec
     from . import texture
-    from .texture.guided import GAN_MODELS, refinable, refinement_note
+    from .texture.guided import generation_info
 
     start = time.perf_counter()
     ckpt = worker.checkpoint(spec.checkpoint)
@@ -172,12 +172,8 @@ def _texture_generate(worker: Worker, task: Task) -> dict:
                         "channels": int(arr.shape[2]) if arr.ndim == 3 else 1,
                         "width": int(arr.shape[1]), "height": int(arr.shape[0])})
     info = {"seconds": round(time.perf_counter() - start, 3), "seed": spec.seed, "tileable": spec.tileable,
-            "model": ckpt.options.model, "steps": ckpt.step}
-    if ckpt.model in GAN_MODELS:
-        info["refined"] = not spec.raw and refinable(ckpt)
-        note = refinement_note(ckpt, spec.raw)
-        if note:
-            info["notes"] = [note]  # the add-on reports job notes
+            "model": ckpt.options.model, "steps": ckpt.step,
+            **generation_info(ckpt, spec.raw)}  # the add-on reports job notes
     return {"outputs": outputs, "info": info}
 
 

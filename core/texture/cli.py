@@ -16,7 +16,7 @@ from ..resources import check_memory
 from ..seams import seam_ratio
 from .checkpoint import load_checkpoint
 from .generation import check_size, generate_maps, generation_memory
-from .guided import GAN_MODELS, refinable, refinement_note
+from .guided import generation_info, refinable
 from .maps import guess_map_name
 from .options import MODELS, TrainOptions
 from .training import train
@@ -193,14 +193,8 @@ def generate_to_files(args: argparse.Namespace) -> dict:
         if args.tileable:
             entry["seam_ratio"] = round(seam_ratio(arr), 4)
         outputs.append(entry)
-    summary = {"command": "texture generate", "model": ck.model, "width": width, "height": height,
-               "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
-               "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
-               "outputs": outputs}
-    if ck.model in GAN_MODELS:
-        summary["refined"] = not raw and refinable(ck)
-        note = refinement_note(ck, raw)
-        if note:
-            summary["notes"] = [note]
-    return summary
+    return {"command": "texture generate", "model": ck.model, "width": width, "height": height,
+            "seed": args.seed, "tileable": args.tileable, "seconds": round(seconds, 3),
+            "megapixels_per_s": round(width * height / 1e6 / seconds, 3) if seconds > 0 else None,
+            "outputs": outputs, **generation_info(ck, raw)}
 

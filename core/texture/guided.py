@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from .checkpoint import Checkpoint
 from .maps import MapInfo
-from .patches import PatchSettings, match_weights, synthesize
+from .patches import (PatchSettings, _Canvas, _Exemplar, _match, _occurrence_penalty, match_weights,
+                      synthesize)
 
 GAN_MODELS = ("psgan", "dcgan")
 OLD_CHECKPOINT_NOTE = ("this GAN checkpoint predates patch refinement (it carries no exemplar): raw GAN output; "
@@ -51,59 +52,37 @@ def refinement_note(ck: Checkpoint, raw: bool) -> str | None:
     return None
 
 
+def generation_info(ck: Checkpoint, raw: bool) -> dict:
+    """What a generate command or job reports about refinement: for GAN models whether the output was
+    refined, plus a note when it could not be (empty for other models)."""
+    if ck.model not in GAN_MODELS:
+        return {}
+    note = refinement_note(ck, raw)
+    return {"refined": not raw and refinable(ck), **({"notes": [note]} if note else {})}
+
+
 def _area(img: torch.Tensor, factor: int) -> torch.Tensor:
     """C×H×W shrunk by `factor` (area average), at least one pixel per side."""
     h, w = img.shape[-2:]
     return F.interpolate(img[None], size=(max(1, h // factor), max(1, w // factor)), mode="area")[0]
 
 
-def _nearest_patches(guide: torch.Tensor, ex: torch.Tensor, patch: int, stride: int, occurrence: float,
-                     rounds: int, pca_dims: int, gen: torch.Generator) -> torch.Tensor:
-    """Source coordinate (index into ex's H×W) per pixel of the torus `guide` (C×h×w): each output pixel
-    takes the source its best-matching covering patch offers; patches wrap around the guide's edges."""
-    c, eh, ew = ex.shape
+def _nearest_patches(guide: torch.Tensor, ex_img: torch.Tensor, weights: torch.Tensor, patch: int, stride: int,
+                     occurrence: float, rounds: int, pca_dims: int, gen: torch.Generator) -> torch.Tensor:
+    """Source coordinate (index into ex_img's H×W) per pixel of the torus `guide` (C×h×w): patch
+    synthesis's own match and vote (patches.py), run on the guide instead of a layout of exemplar pixels."""
+    ex = _Exemplar(ex_img, weights, patch, pca_dims)
+    scale = float(ex.desc.var(0).sum()) * 2  # typical squared distance between two exemplar patches
     _, h, w = guide.shape
-    feats = F.unfold(ex[None], patch)[0].T  # M×(C·p²) exemplar patches, valid positions
-    nx = ew - patch + 1
-    mean = feats.mean(0, keepdim=True)
-    centred = feats - mean
-    _, vecs = torch.linalg.eigh(centred.T @ centred / max(1, len(centred) - 1))
-    basis = vecs[:, -min(pca_dims, vecs.shape[1]):]
-    desc = centred @ basis
-    desc_sq = (desc * desc).sum(1)
-    scale = float(desc.var(0).sum()) * 2  # typical squared distance between two exemplar patches
-    a = torch.arange(patch)
-    cover = torch.zeros(eh, ew)
-    chosen = None
-    for _ in range(rounds):
-        oy, ox = (int(v) for v in torch.randint(0, stride, (2,), generator=gen))  # grid offset per round
-        ys = (torch.arange(0, h, stride) + oy) % h
-        xs = (torch.arange(0, w, stride) + ox) % w
-        ty = (ys[:, None, None, None] + a[None, None, :, None]) % h  # iy, ix, a, b
-        tx = (xs[None, :, None, None] + a[None, None, None, :]) % w
-        target = (ty * w + tx).reshape(len(ys) * len(xs), patch * patch)
-        q = guide.reshape(c, -1)[:, target].permute(1, 0, 2).reshape(len(target), -1)
-        q = (q - mean) @ basis
-        penalty = 0.0
-        if chosen is not None and occurrence > 0:  # Kaspar et al.: exemplar regions used beyond their share
-            expected = h * w / (eh * ew)
-            per_patch = F.avg_pool2d(cover[None, None], patch, stride=1).flatten()
-            penalty = occurrence * scale * (per_patch / expected - 1.0).clamp_min(0)[None]
-        best_i, best_d = [], []
-        for s in range(0, len(q), 1024):
-            d = desc_sq[None] - 2.0 * q[s:s + 1024] @ desc.T + penalty
-            v, i = d.min(1)
-            best_i.append(i)
-            best_d.append(v)
-        idx, dist = torch.cat(best_i), torch.cat(best_d)
-        src = (((idx // nx)[:, None, None] + a[:, None]) * ew + (idx % nx)[:, None, None] + a[None, :])
-        src = src.reshape(len(idx), -1)
-        t, s_flat = target.reshape(-1), src.reshape(-1)
-        err = dist[:, None].expand_as(src).reshape(-1)
-        best = torch.full((h * w,), float("inf")).scatter_reduce(0, t, err, "amin")
-        win = err <= best[t]
-        chosen = torch.full((h * w,), -1, dtype=torch.long).scatter_reduce(0, t[win], s_flat[win], "amax")
-        cover = torch.bincount(chosen, minlength=eh * ew).float().view(eh, ew)
+    penalty, chosen = None, None
+    for _ in range(rounds):  # the over-use penalty needs the previous round's use
+        shift = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=gen))
+        canvas = _Canvas(h, w, patch, stride, shift, guide.device)
+        idx, dist = _match(ex, ex.describe(guide, canvas.ys, canvas.xs), penalty, PatchSettings.chunk)
+        src = canvas.sources(ex, idx)
+        if occurrence > 0:
+            penalty = _occurrence_penalty(ex, src, occurrence, scale)
+        chosen = canvas.resolve(ex, src, None, dist, "best")
     return chosen
 
 
@@ -113,17 +92,16 @@ def layout_coordinates(guide: np.ndarray, exemplar: torch.Tensor, maps: Sequence
     `guide` (H×W×C 0..1, e.g. a GAN's output), matched on the torus at a coarse level."""
     h, w, _ = guide.shape
     c, eh, ew = exemplar.shape
-    weights = match_weights(maps, "cpu")[:, None, None]
+    weights = match_weights(maps, "cpu")
     # the coarse level: the exemplar keeps room for a few patches, the guide at least one patch per side
     factor = 2 ** settings.level
     while factor > 1 and min(eh // factor, h // factor, w // factor) < settings.patch + 4:
         factor //= 2
-    ex_c = _area(exemplar.float() * weights, factor)
-    g = torch.from_numpy(np.ascontiguousarray(guide.transpose(2, 0, 1))).float() * weights
-    g_c = _area(g, factor)
+    ex_c = _area(exemplar.float(), factor)
+    g_c = _area(torch.from_numpy(np.ascontiguousarray(guide.transpose(2, 0, 1))).float(), factor)
     patch = max(2, min(settings.patch, min(ex_c.shape[-2:]) - 1, min(g_c.shape[-2:])))
     gen = torch.Generator().manual_seed(int(seed) + 7919)
-    coarse = _nearest_patches(g_c, ex_c, patch, settings.stride, settings.occurrence, settings.rounds,
+    coarse = _nearest_patches(g_c, ex_c, weights, patch, settings.stride, settings.occurrence, settings.rounds,
                               settings.pca_dims, gen)
     ch, cw = g_c.shape[-2:]
     ceh, cew = ex_c.shape[-2:]

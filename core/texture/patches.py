@@ -293,7 +293,8 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
     iters = iters[-levels:]
     coords, prev, prev_hw = None, None, None
     first = 0
-    if start is not None or settings.layout == "quilt":
+    full_layout = start is not None or settings.layout == "quilt"  # laid out at full size, read at `first`
+    if full_layout:
         if start is not None:  # on the (untiled: larger) torus, nearest resampled
             fine = _coarsen_coords(start.to(device), (height, width), tuple(ex_full.shape[-2:]), (out_h, out_w),
                                    tuple(ex_full.shape[-2:]))
@@ -320,9 +321,7 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
         ex = exs[plan[0]]
         if coords is None:
             coords = _random_layout(ex, h, w, plan[0], gen).to(device)
-        elif lvl == first and (start is not None or settings.layout == "quilt"):
-            pass
-        else:
+        elif not (lvl == first and full_layout):
             coords = _upsample_coords(coords, prev, ex, prev_hw[0], prev_hw[1], h, w)
         current = ex.flat[coords].T.reshape(ex.c, h, w)
         penalty, penalty_patch = None, None
