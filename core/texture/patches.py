@@ -10,9 +10,10 @@ ones), the output alternates two steps:
 - vote: every output pixel gets the candidates the overlapping matched patches put there, and keeps the one
   from the best-matching patch (an average would blur and wash out thin features such as mortar lines).
 That vote makes a best-matching patch win its whole square footprint, so the borders between copied
-regions come out as straight steps (pasted rectangles); at the end of every level, seam relaxation
+regions come out as straight steps (pasted rectangles); at the end of the finest level, seam relaxation
 (coherence.py) lets each border pixel continue a neighbouring region instead, so borders settle where
-the regions agree.
+the regions agree, while regions much larger than about 48×48 px lose ground to their neighbours (verbatim
+copies of big exemplar areas).
 The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
 made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
 pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
@@ -58,8 +59,12 @@ class PatchSettings:
     refine_levels: int = 3  # after quilting, refine on this many of the finest levels (0: quilting alone)
     relax_sweeps: int = 4  # seam relaxation sweeps after the last level (coherence.py; 0: none): region
     # borders follow the texture instead of the patch grid
-    relax_every_level: bool = True  # also at the end of every coarser level (its borders get upsampled)
+    relax_every_level: bool = False  # also at the end of every coarser level (its borders get upsampled); on
+    # the bench, relaxing only the finest level gave brick's learned style .285 instead of .302
     relax_radius: int = 3  # half-side of the neighbourhood seam relaxation compares
+    region_side: int = 48  # seam relaxation resists regions larger than this side squared (finest-level pixels)
+    region_weight: float = 0.25  # how strongly (0: not at all; then relaxation merged grass and gravel into
+    # regions big enough that 31-32 % of 32×32 windows were verbatim copies; 0.25: 23 %, style unchanged)
 
 
 def _pyramid(ex: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -365,7 +370,9 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             current = canvas.vote(ex, src, weight)
             coords = canvas.resolve(ex, src, current, dist, settings.resolve)
         if settings.relax_sweeps > 0 and (settings.relax_every_level or lvl == levels - 1):
-            coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius)
+            area = settings.region_side ** 2 * (h * w) / (sizes[-1][0] * sizes[-1][1])
+            coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius, area,
+                           settings.region_weight)
         prev, prev_hw = ex, (h, w)
     return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
 
