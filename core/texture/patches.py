@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from .coherence import relax
+from .graphcut import cut_seams
 from .maps import MapInfo
 from .quilt import quilt, quilt_block
 
@@ -60,6 +61,9 @@ class PatchSettings:
     # borders follow the texture instead of the patch grid
     relax_every_level: bool = True  # also at the end of every coarser level (its borders get upsampled)
     relax_radius: int = 3  # half-side of the neighbourhood seam relaxation compares
+    cut_passes: int = 1  # graph-cut seam rounds after the last level's relaxation (graphcut.py; 0: none)
+    cut_band: int = 16  # how far (pixels) one expansion move may move a region's border
+    cut_min_region: int = 32  # regions smaller than this (pixels) get no expansion move of their own
 
 
 def _pyramid(ex: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -366,6 +370,9 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             coords = canvas.resolve(ex, src, current, dist, settings.resolve)
         if settings.relax_sweeps > 0 and (settings.relax_every_level or lvl == levels - 1):
             coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius)
+        if settings.cut_passes > 0 and lvl == levels - 1:
+            coords = cut_seams(coords, img, weights, h, w, settings.cut_passes, settings.cut_band,
+                               settings.cut_min_region)
         prev, prev_hw = ex, (h, w)
     return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
 
