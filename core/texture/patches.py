@@ -12,7 +12,9 @@ ones), the output alternates two steps:
 That vote makes a best-matching patch win its whole square footprint, so the borders between copied
 regions come out as straight steps (pasted rectangles); at the end of every level, seam relaxation
 (coherence.py) lets each border pixel continue a neighbouring region instead, so borders settle where
-the regions agree.
+the regions agree. One pixel at a time cannot move a border across an area both regions get equally wrong
+(a brick whose two halves come from differently tinted bricks), so after the last level graph-cut seams
+(graphcut.py) move whole borders onto minimum-error cuts (along the mortar).
 The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
 made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
 pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
@@ -61,9 +63,13 @@ class PatchSettings:
     # borders follow the texture instead of the patch grid
     relax_every_level: bool = True  # also at the end of every coarser level (its borders get upsampled)
     relax_radius: int = 3  # half-side of the neighbourhood seam relaxation compares
-    cut_passes: int = 1  # graph-cut seam rounds after the last level's relaxation (graphcut.py; 0: none)
-    cut_band: int = 16  # how far (pixels) one expansion move may move a region's border
+    cut_passes: int = 1  # graph-cut seam rounds after the last level's relaxation (graphcut.py; 0: none):
+    # relaxation cannot move a border across a brick that both regions tint differently (demo brick: bricks
+    # half one tint, half another, tone 0.012-0.014 vs the exemplar's 0.0067; with one round 0.007)
+    cut_band: int = 16  # how far (pixels) one expansion move may move a region's border (8: tone 0.010)
     cut_min_region: int = 32  # regions smaller than this (pixels) get no expansion move of their own
+    cut_growth: float = 0.02  # what a pixel pays to join a region, per typical region size it already has
+    # (graphcut._expansions; 0: copy32 on gravel 0.32 -> 0.36, stones 0.22 -> 0.33; 0.05: demo tone 0.008)
 
 
 def _pyramid(ex: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -330,6 +336,9 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
         if first == levels:
             if settings.relax_sweeps > 0:
                 fine = relax(fine, ex_full, weights, out_h, out_w, settings.relax_sweeps, settings.relax_radius)
+            if settings.cut_passes > 0:
+                fine = cut_seams(fine, ex_full, weights, out_h, out_w, settings.cut_passes, settings.cut_band,
+                                 settings.cut_min_region, settings.cut_growth)
             return _crop(fine, out_h, out_w, margin, height, width)
         coords = _coarsen_coords(fine, (out_h, out_w), tuple(ex_full.shape[-2:]), sizes[first],
                                  tuple(pyramid[first].shape[-2:]))
@@ -372,7 +381,7 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius)
         if settings.cut_passes > 0 and lvl == levels - 1:
             coords = cut_seams(coords, img, weights, h, w, settings.cut_passes, settings.cut_band,
-                               settings.cut_min_region)
+                               settings.cut_min_region, settings.cut_growth)
         prev, prev_hw = ex, (h, w)
     return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
 
