@@ -67,7 +67,8 @@ class PatchSettings:
     # relaxation cannot move a border across a brick that both regions tint differently (demo brick: bricks
     # half one tint, half another, tone 0.012-0.014 vs the exemplar's 0.0067; with one round 0.007)
     cut_band: int = 16  # how far (pixels) one expansion move may move a region's border (8: tone 0.010)
-    cut_min_region: int = 32  # regions smaller than this (pixels) get no expansion move of their own
+    cut_min_region: int = 128  # regions smaller than this (pixels) get no expansion move of their own: 32 let
+    # fragments grow first (stones swd 0.076 -> 0.085); they may still be taken over
     cut_growth: float = 0.02  # what a pixel pays to join a region, per typical region size it already has
     # (graphcut._expansions; 0: copy32 on gravel 0.32 -> 0.36, stones 0.22 -> 0.33; 0.05: demo tone 0.008)
 
