@@ -86,6 +86,12 @@ def resolve_node(ref: tuple[str, str, str]) -> bpy.types.Node:
     return node
 
 
-def texture_label(model: str, seed: int) -> str:
-    """The name part of a generated texture: "GAN" only for the GAN models' results, else "Texture"."""
-    return f"{'GAN' if model in ('psgan', 'dcgan') else 'Texture'} {seed}"
+GAN_MODELS = ("psgan", "dcgan")  # texture models with a trained network (core refines their output with patches)
+
+
+def texture_label(model: str, seed: int, raw: bool = False) -> str:
+    """The name part of a generated texture: "GAN" only for the GAN models' results, else "Texture";
+    a GAN's unrefined network output says "raw", so it is told apart from the refined one of the same seed."""
+    if model not in GAN_MODELS:
+        return f"Texture {seed}"
+    return f"GAN {seed} raw" if raw else f"GAN {seed}"

@@ -18,7 +18,7 @@ from bpy.props import IntProperty, StringProperty
 from . import prefs
 from .job import Job, JobCancelled, JobError, Preparing, ResultSettings
 from .requests import (animate_steps, prepare_check_setup, prepare_stylize_image, prepare_stylize_render, prepare_texture_generate,
-                       prepare_texture_train, style_options)
+                       prepare_texture_train, style_options, texture_generation)
 from .runner import PREVIEW_NAME, JobRunner, get_client, remove_frames, run_blocking
 
 
@@ -366,9 +366,7 @@ class ATELIER_OT_train_texture(_JobOperator, bpy.types.Operator):
         while os.path.exists(dest):
             dest, n = f"{base}_{n}.pt", n + 1
         yield prepare_texture_train(image, _train_options(context), dest, node=node,
-                                         generate={"width": s.texture_width, "height": s.texture_height,
-                                                   "seed": s.texture_seed, "tileable": True},
-                                         result=_result_settings(context))
+                                    generate=texture_generation(s), result=_result_settings(context))
 
     def finished(self, context, images):
         # the generated texture (colour map first), in the Image Editor the run started from
@@ -396,8 +394,8 @@ class ATELIER_OT_generate_texture(_JobOperator, bpy.types.Operator):
         if not s.checkpoint:
             raise JobError("no texture model yet: train one first (or choose a .pt file)")
         self._final_size = (s.texture_width, s.texture_height)
-        yield prepare_texture_generate(s.checkpoint, s.texture_width, s.texture_height, seed=s.texture_seed,
-                                            node=node, result=_result_settings(context))
+        yield prepare_texture_generate(s.checkpoint, **texture_generation(s), node=node,
+                                       result=_result_settings(context))
 
     def finished(self, context, images):
         if images:

@@ -115,6 +115,11 @@ class AtelierSettings(bpy.types.PropertyGroup):
         ("dcgan", "DCGAN", "The DCGAN baseline, refined with the exemplar's patches"),
         ("optim", "No training", "Optimise the pixels directly (no reusable model)")])
     train_steps: IntProperty(name="Steps", default=1500, min=1, description="Training steps (GAN models)")
+    raw_gan_output: BoolProperty(
+        name="Raw GAN output", default=False,
+        description="GAN models: keep the network's own pixels, without the refinement that rebuilds its "
+                    "layout from the exemplar's patches. Softer, and not made of exemplar pixels: it shows what "
+                    "the network itself learned. The result's name ends in 'raw'. DCGAN's raw output does not tile")
     texture_width: IntProperty(name="Width", default=512, min=8, max=16384, subtype="PIXEL",
                                description="Width of the generated texture")
     texture_height: IntProperty(name="Height", default=512, min=8, max=16384, subtype="PIXEL",

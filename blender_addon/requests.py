@@ -14,7 +14,7 @@ import numpy as np
 import bpy
 
 from . import job_files, passes, pixels
-from .job import Job, JobError, Preparing, ResultSettings, node_ref, texture_label
+from .job import GAN_MODELS, Job, JobError, Preparing, ResultSettings, node_ref, texture_label
 
 
 def new_job_folder() -> str:
@@ -173,9 +173,11 @@ def prepare_texture_train(image: bpy.types.Image, options: dict[str, Any], check
 
 
 def prepare_texture_generate(checkpoint: str, width: int, height: int, *, seed: int = 0, tileable: bool = True,
-                             source_name: str = "", node: Optional[bpy.types.Node] = None,
+                             raw: bool = False, source_name: str = "", node: Optional[bpy.types.Node] = None,
                              node_reference: Optional[tuple[str, str, str]] = None,
                              result: Optional[ResultSettings] = None) -> Job:
+    """Generate from a texture model file. ``raw``: a GAN's own output, without the worker's patch
+    refinement (other models ignore it); the request carries it only when asked."""
     checkpoint = bpy.path.abspath(checkpoint)
     if not os.path.isfile(checkpoint):
         raise JobError(f"texture model '{checkpoint}' does not exist: train one first")
@@ -184,10 +186,20 @@ def prepare_texture_generate(checkpoint: str, width: int, height: int, *, seed: 
     os.makedirs(out_dir)
     params = {"checkpoint": checkpoint, "width": int(width), "height": int(height), "seed": int(seed),
               "tileable": bool(tileable), "output_dir": out_dir, "job_dir": folder}
+    if raw:
+        params["raw"] = True
     name = source_name or os.path.splitext(os.path.basename(checkpoint))[0]
     return Job("texture_generate", params, folder, source_name=name, style_name=texture_label("", seed),
                node_ref=node_reference or (node_ref(node) if node is not None else None),
                result=result or ResultSettings())
+
+
+def texture_generation(settings: Any) -> dict[str, Any]:
+    """What to generate, from the panel's texture settings (scene.atelier): size, seed, tileable, and raw
+    GAN output only while a GAN model is chosen (the panel shows the toggle only then, so a hidden toggle
+    left on changes nothing). The keywords of prepare_texture_generate, and train's ``generate``."""
+    return {"width": settings.texture_width, "height": settings.texture_height, "seed": settings.texture_seed,
+            "tileable": True, "raw": bool(settings.raw_gan_output) and settings.texture_model in GAN_MODELS}
 
 
 def prepare_check_setup(weights_file: str = "", device: str = "auto") -> Job:
@@ -202,7 +214,8 @@ def follow_up(job: Job) -> Optional[Job]:
         g = job.then_generate
         return prepare_texture_generate(job.info["checkpoint"], g.get("width", 256), g.get("height", 256),
                                         seed=g.get("seed", 0), tileable=g.get("tileable", True),
-                                        source_name=job.source_name, node_reference=job.node_ref,
+                                        raw=g.get("raw", False), source_name=job.source_name,
+                                        node_reference=job.node_ref,
                                         result=job.result)
     return None
 

@@ -128,8 +128,9 @@ def apply_result(job: Job, event: dict[str, Any]) -> list[bpy.types.Image]:
             kind = out.get("kind", "color")
             if kind not in ("color", "normal", "data"):
                 kind = "data"
-            if job.kind == "texture_generate":  # the worker says which model made it
-                job.style_name = texture_label(str(job.info.get("model", "")), int(job.params.get("seed", 0)))
+            if job.kind == "texture_generate":  # the worker says which model made it, and if it refined it
+                job.style_name = texture_label(str(job.info.get("model", "")), int(job.params.get("seed", 0)),
+                                               raw=job.info.get("refined") is False)
             name = pixels.result_name(job.source_name, job.style_name)
             if job.kind == "texture_generate" and len(outputs) > 1:
                 name = pixels.result_name(job.source_name, f"{job.style_name} {out.get('name', kind)}")

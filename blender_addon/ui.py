@@ -11,9 +11,11 @@ import textwrap
 
 import bpy
 
+from .job import GAN_MODELS
+
 RUN_SCALE = 1.4  # the main button of each panel is a little taller
 SIDEBAR_CHARS = 24  # characters of a label that fit the default sidebar width next to an icon
-TRAINED_MODELS = ("psgan", "dcgan")  # texture models that use the training steps (patches, optim: none)
+TRAINED_MODELS = GAN_MODELS  # texture models with training steps and raw output (patches, optim: neither)
 
 
 # ---------------------------------------------------------------- sections
@@ -139,6 +141,8 @@ def draw_texture(layout, s, *, has_source: bool, busy: bool, into_node: bool) ->
     row = col.row(align=True)
     row.active = s.texture_model in TRAINED_MODELS  # patch synthesis has no training steps
     row.prop(s, "train_steps")
+    if s.texture_model in TRAINED_MODELS:  # only a GAN has network output to keep unrefined
+        box.prop(s, "raw_gan_output")
     col = box.column(align=True)
     col.prop(s, "texture_width")
     col.prop(s, "texture_height")

@@ -340,6 +340,82 @@ def test_texture_train_then_generate_into_node(addon, demo, client):
     os.remove(ckpt)
 
 
+def test_raw_gan_output_reaches_the_request_only_when_asked(addon, demo, tmp_path):
+    """Issue 12: the panel's 'Raw GAN output' becomes the worker's "raw" (as core's protocol reads it)
+    only while it is on and a GAN model is chosen, for Generate and for the generate after Train."""
+    from core.protocol import GenerateRequest
+
+    requests, s = addon.requests, demo["scene"].atelier
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"")  # preparing a job only needs the file to exist
+    jobs = []
+
+    def request(**gen):
+        jobs.append(requests.prepare_texture_generate(str(ckpt), **gen))
+        return jobs[-1].params
+
+    try:
+        s.texture_model, s.raw_gan_output = "psgan", False
+        assert "raw" not in request(**requests.texture_generation(s))
+        s.raw_gan_output = True
+        for model, raw in (("psgan", True), ("dcgan", True), ("patches", False), ("optim", False)):
+            s.texture_model = model  # a hidden toggle (non-GAN models) left on asks for nothing
+            assert request(**requests.texture_generation(s)).get("raw", False) is raw, model
+        s.texture_model = "psgan"
+        assert GenerateRequest.from_params(request(**requests.texture_generation(s))).raw is True
+        train = addon.job.Job("texture_train", {}, requests.new_job_folder(), source_name="Bricks",
+                              then_generate=requests.texture_generation(s), info={"checkpoint": str(ckpt)})
+        jobs.append(train)
+        jobs.append(requests.follow_up(train))
+        assert jobs[-1].params["raw"] is True and jobs[-1].source_name == "Bricks"
+    finally:
+        s.raw_gan_output, s.texture_model = False, "patches"
+        for job in jobs:
+            addon.runner.discard(job)
+    label = addon.job.texture_label
+    assert (label("psgan", 3), label("psgan", 3, raw=True), label("patches", 3, raw=True)) == (
+        "GAN 3", "GAN 3 raw", "Texture 3")
+
+
+@pytest.mark.slow
+def test_raw_gan_output_through_train_and_generate(addon, demo, client):
+    """A raw generation through the add-on (Train's generate and the Generate operator) gives the
+    network's own pixels, named apart from the refined result of the same seed, never replacing an image."""
+    s = demo["scene"].atelier
+    exemplar = addon.pixels.image_array(demo["texture"])[:, :, :3].reshape(-1, 3)
+    ckpt = os.path.join(tempfile.mkdtemp(), "Bricks.pt")  # Generate names its results after the model file
+    opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 0, "device": "cpu"}
+    s.texture_model, s.raw_gan_output, s.texture_seed = "psgan", True, 3
+    s.texture_width, s.texture_height = 48, 40
+    made: dict[str, np.ndarray] = {}
+
+    def from_exemplar(arr: np.ndarray) -> float:
+        """Share of pixels that are an exemplar pixel (8-bit rounding apart)."""
+        d = np.abs(arr[:, :, :3].reshape(-1, 1, 3) - exemplar[None]).max(axis=2).min(axis=1)
+        return float((d <= 1.5 / 255).mean())
+
+    try:
+        job = addon.requests.prepare_texture_train(demo["texture"], opts, ckpt,
+                                                   generate=addon.requests.texture_generation(s))
+        chained = addon.runner.run_blocking(client, job, timeout=240)[0]
+        assert chained.name == "Bricks · GAN 3 raw"
+        chained_digest = _digest(chained)
+        s.checkpoint = ckpt
+        for raw, name in ((False, "Bricks · GAN 3"), (True, "Bricks · GAN 3 raw.001")):
+            s.raw_gan_output = raw
+            assert bpy.ops.atelier.generate_texture() == {"FINISHED"}
+            assert name in bpy.data.images  # .001: the raw result before it stays as it was
+            made[name] = addon.pixels.image_array(bpy.data.images[name])
+    finally:
+        s.raw_gan_output, s.texture_model, s.checkpoint = False, "patches", ""
+        os.remove(ckpt)
+    refined, raw = made["Bricks · GAN 3"], made["Bricks · GAN 3 raw.001"]
+    assert _digest(chained) == chained_digest
+    assert np.allclose(raw, addon.pixels.image_array(chained), atol=1 / 255)  # same seed, same raw output
+    assert np.abs(refined - raw)[:, :, :3].mean() > 0.02
+    assert from_exemplar(refined) > 0.95 > 0.5 > from_exemplar(raw), (from_exemplar(refined), from_exemplar(raw))
+
+
 def test_data_maps_are_non_color(addon, demo):
     arr = np.random.default_rng(0).random((8, 6, 3)).astype(np.float32)
     im = addon.pixels.write_new_image("rough", arr, kind="data")

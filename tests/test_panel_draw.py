@@ -418,6 +418,30 @@ def test_patch_texture_model_greys_out_training_steps(addon, scene):
         s.texture_model = saved
 
 
+def test_raw_gan_output_toggle_only_for_gan_models(addon, scene):
+    """Issue 12: 'Raw GAN output' sits under the GAN models' Steps, only where it applies, as a short
+    checkbox whose tooltip says what it gives."""
+    from blender_addon import ui
+
+    s = scene.atelier
+    saved = s.texture_model
+    rna = s.bl_rna.properties["raw_gan_output"]
+    assert rna.default is False and "network's own pixels" in rna.description and "exemplar" in rna.description
+    try:
+        for model in [item.identifier for item in s.bl_rna.properties["texture_model"].enum_items]:
+            s.texture_model = model
+            items = draw(ui.ATELIER_PT_image_editor, _context(scene, space_data=SimpleNamespace(image=None)))
+            toggle = find(items, "prop", "raw_gan_output")
+            assert bool(toggle) == (model in ui.TRAINED_MODELS), model
+            if toggle:
+                assert toggle[0].type == "BOOLEAN" and toggle[0].enabled and toggle[0].text == "Raw GAN output"
+                assert len(toggle[0].text) <= SIDEBAR_TEXT_LIMIT
+                order = [i.name for i in items if i.kind == "prop"]
+                assert order.index("train_steps") < order.index("raw_gan_output") < order.index("texture_width")
+    finally:
+        s.texture_model = saved
+
+
 def test_engine_dropdowns_are_labelled(addon, scene):
     """Colours, Method and Network dropdowns carry a label beside them; the fast method has no network."""
     from blender_addon import ui

@@ -23,10 +23,10 @@ def addon(sub: str = ""):
 
 
 def shutdown_worker() -> None:
-    try:
-        addon("jobs").shutdown_client()
-    except Exception:
-        pass
+    try:  # after the verdict: a failure is printed, never left to keep Blender from quitting
+        addon("runner").shutdown_client()
+    except Exception as exc:
+        print(f"GUI-CHECK note the worker did not shut down: {exc}", flush=True)
 
 
 def settings():
@@ -332,6 +332,18 @@ def check_generated(check):
     check.shot("08-texture-generated", rect(main_area(check)))
 
 
+def choose_gan_model(check):
+    """Issue 12: with a GAN model chosen, the texture box offers 'Raw GAN output' (the patch model has none)."""
+    state["texture_model"] = settings().texture_model
+    settings().texture_model = "psgan"
+    main_area(check).tag_redraw()
+
+
+def shot_raw_toggle(check):
+    check.shot("08b-raw-gan-output-toggle", panel_rect(check, main_area(check)))
+    settings().texture_model = state.pop("texture_model")
+
+
 def shader_editor(check):
     roles = state["roles"]
     bpy.context.view_layer.objects.active = roles["cube"]
@@ -397,5 +409,5 @@ SETUP_STEPS = [close_splash, install_extension, build_scene, image_editor, shot_
                shot_image_panel]
 IMAGE_STEPS = [stylize, shot_running, stylize_done, check_stylize, start_for_cancel, press_cancel, start_for_esc,
                press_esc, train_texture, shot_training, check_trained, hide_image, generate_texture, check_generated,
-               shader_editor, shot_shader]
+               choose_gan_model, shot_raw_toggle, shader_editor, shot_shader]
 END_STEPS = [preferences, shot_preferences, pairs_for_docs]
