@@ -246,12 +246,12 @@ def _brick_tone(img: np.ndarray) -> float:
 @pytest.mark.usefixtures("one_torch_thread")
 def test_bricks_keep_one_tint_each():
     """Region borders run along the mortar, not through bricks: without graph-cut seams (cut_passes=0) a
-    border through a brick's interior left it half one tint, half another (tone 0.0125-0.0136 at these
-    sizes, exemplar 0.0064)."""
+    border through a brick's interior left it half one tint, half another (tone 0.0118-0.0133 at these
+    sizes, mean 0.0125; with them 0.0084-0.0101; exemplar 0.0064)."""
     from core.texture.maps import MapInfo
     from core.texture.patches import synthesize
 
     ex = _tinted_bricks(96)
     stack = torch.from_numpy(ex.transpose(2, 0, 1).copy())
-    outs = [synthesize(stack, [MapInfo("albedo", "color", 3)], 128, 128, seed=s) for s in (1, 2)]
+    outs = [synthesize(stack, [MapInfo("albedo", "color", 3)], 128, 128, seed=s) for s in (1, 2, 3)]
     assert np.mean([_brick_tone(o) for o in outs]) < 1.6 * _brick_tone(np.tile(ex, (2, 2, 1)))
