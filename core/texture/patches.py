@@ -13,7 +13,9 @@ That vote makes a best-matching patch win its whole square footprint, so the bor
 regions come out as straight steps (pasted rectangles); at the end of the finest level, seam relaxation
 (coherence.py) lets each border pixel continue a neighbouring region instead, so borders settle where
 the regions agree, while regions much larger than about 48×48 px lose ground to their neighbours (verbatim
-copies of big exemplar areas).
+copies of big exemplar areas). One pixel at a time cannot move a border across an area both regions get
+equally wrong (a brick whose two halves come from differently tinted bricks), so after the last level
+graph-cut seams (graphcut.py) move whole borders onto minimum-error cuts (along the mortar).
 The state carried between rounds and scales is a *source coordinate* per output pixel, so the result is
 made of exemplar pixels (crisp) and every map of a PBR set is read at the same coordinates (consistent
 pixel for pixel). Every index wraps modulo the output size, so the output tiles by construction. The seed
@@ -31,6 +33,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from .coherence import relax
+from .graphcut import cut_seams
 from .maps import MapInfo
 from .quilt import quilt, quilt_block
 
@@ -65,6 +68,15 @@ class PatchSettings:
     region_side: int = 48  # seam relaxation resists regions larger than this side squared (finest-level pixels)
     region_weight: float = 0.25  # how strongly (0: not at all; then relaxation merged grass and gravel into
     # regions big enough that 31-32 % of 32×32 windows were verbatim copies; 0.25: 23 %, style unchanged)
+    cut_passes: int = 1  # graph-cut seam rounds after the last level's relaxation (graphcut.py; 0: none):
+    # relaxation cannot move a border across a brick that both regions tint differently (demo brick: bricks
+    # half one tint, half another, tone 0.012-0.014 vs the exemplar's 0.0067; with one round 0.007)
+    cut_band: int = 16  # how far (pixels) one expansion move may move a region's border (8: tone 0.010)
+    cut_min_region: int = 128  # regions smaller than this (pixels) get no expansion move of their own: 32 let
+    # fragments grow first (stones swd 0.076 -> 0.085); they may still be taken over
+    cut_growth: float = 0.1  # what a pixel pays to join a region, in border costs of unrelated pixels per
+    # region_side² pixels the region already has (graphcut._expansions; 0: copy32 on gravel 0.32 -> 0.36,
+    # stones 0.22 -> 0.33; on main with region_side 48: 0.08 and 0.2 both keep copy32 below main's)
 
 
 def _pyramid(ex: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -331,6 +343,9 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
         if first == levels:
             if settings.relax_sweeps > 0:
                 fine = relax(fine, ex_full, weights, out_h, out_w, settings.relax_sweeps, settings.relax_radius)
+            if settings.cut_passes > 0:
+                fine = cut_seams(fine, ex_full, weights, out_h, out_w, settings.cut_passes, settings.cut_band,
+                                 settings.cut_min_region, settings.cut_growth, settings.region_side ** 2)
             return _crop(fine, out_h, out_w, margin, height, width)
         coords = _coarsen_coords(fine, (out_h, out_w), tuple(ex_full.shape[-2:]), sizes[first],
                                  tuple(pyramid[first].shape[-2:]))
@@ -373,6 +388,9 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             area = settings.region_side ** 2 * (h * w) / (sizes[-1][0] * sizes[-1][1])
             coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius, area,
                            settings.region_weight)
+        if settings.cut_passes > 0 and lvl == levels - 1:
+            coords = cut_seams(coords, img, weights, h, w, settings.cut_passes, settings.cut_band,
+                               settings.cut_min_region, settings.cut_growth, settings.region_side ** 2)
         prev, prev_hw = ex, (h, w)
     return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
 
