@@ -196,7 +196,7 @@ def _single_region_share(src: np.ndarray, ex_w: int, win: int = 16) -> float:
     h, w = src.shape
     y, x = np.mgrid[0:h, 0:w]
     label = ((src // ex_w - y) % h) * w + (src % ex_w - x) % w
-    shares = [bool((blk := np.roll(label, (-i, -j), (0, 1))[:win, :win]) .min() == blk.max())
+    shares = [bool((blk := np.roll(label, (-i, -j), (0, 1))[:win, :win]).min() == blk.max())
               for i in range(0, h, win // 2) for j in range(0, w, win // 2)]
     return float(np.mean(shares))
 
