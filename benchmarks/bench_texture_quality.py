@@ -5,7 +5,8 @@
 
 Exemplars (128², as RGB): scikit-image's brick, grass and gravel photos (grey, downscaled from 512 with
 Lanczos) and our procedural cobblestones (core.texture.samples.stones) and a second stone set (seed 3).
-Methods, each making 256² outputs for seeds 0..--seeds-1 (8 by default: one 4-seed mean of the seam ratio still varied ±0.035; the peer only 0 and 1):
+Methods, each making 256² outputs for seeds 0..--seeds-1 (8 by default: a 4-seed mean of the seam ratio
+still varied ±0.035; the peer only 0 and 1):
   patches  the default: TrainOptions() (stores the exemplar) + generate (patch synthesis on the torus)
   psgan    the GAN alone (raw output), trained for the same wall budget (--budget s; steps = budget × it/s)
   psgan+patches  the same GAN refined with the exemplar's patches (core.texture.guided, generate's default

@@ -341,11 +341,7 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             fine = quilt(ex_full.cpu(), weights.cpu(), out_h, out_w, block, max(2, block // 4), gen).to(device)
         first = max(0, levels - settings.refine_levels)
         if first == levels:
-            if settings.relax_sweeps > 0:
-                fine = relax(fine, ex_full, weights, out_h, out_w, settings.relax_sweeps, settings.relax_radius)
-            if settings.cut_passes > 0:
-                fine = cut_seams(fine, ex_full, weights, out_h, out_w, settings.cut_passes, settings.cut_band,
-                                 settings.cut_min_region, settings.cut_growth, settings.region_side ** 2)
+            fine = _settle_borders(fine, ex_full, weights, (out_h, out_w), (out_h, out_w), settings, finest=True)
             return _crop(fine, out_h, out_w, margin, height, width)
         coords = _coarsen_coords(fine, (out_h, out_w), tuple(ex_full.shape[-2:]), sizes[first],
                                  tuple(pyramid[first].shape[-2:]))
@@ -384,15 +380,25 @@ def source_coordinates(exemplar: torch.Tensor, maps: Sequence[MapInfo], width: i
             weight = (dist / scale + 1e-3).pow(-0.6)
             current = canvas.vote(ex, src, weight)
             coords = canvas.resolve(ex, src, current, dist, settings.resolve)
-        if settings.relax_sweeps > 0 and (settings.relax_every_level or lvl == levels - 1):
-            area = settings.region_side ** 2 * (h * w) / (sizes[-1][0] * sizes[-1][1])
-            coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius, area,
-                           settings.region_weight)
-        if settings.cut_passes > 0 and lvl == levels - 1:
-            coords = cut_seams(coords, img, weights, h, w, settings.cut_passes, settings.cut_band,
-                               settings.cut_min_region, settings.cut_growth, settings.region_side ** 2)
+        coords = _settle_borders(coords, img, weights, (h, w), sizes[-1], settings, finest=lvl == levels - 1)
         prev, prev_hw = ex, (h, w)
     return _crop(coords, sizes[-1][0], sizes[-1][1], margin, height, width)
+
+
+def _settle_borders(coords: torch.Tensor, img: torch.Tensor, weights: torch.Tensor, hw: tuple[int, int],
+                    final_hw: tuple[int, int], settings: PatchSettings, finest: bool) -> torch.Tensor:
+    """The end of a level (hw output pixels; final_hw at the finest): seam relaxation (coherence.py), with the
+    region size scaled to this level, at the finest level or every level; then, at the finest, graph-cut
+    seams (graphcut.py)."""
+    (h, w), (fh, fw) = hw, final_hw
+    if settings.relax_sweeps > 0 and (finest or settings.relax_every_level):
+        area = settings.region_side ** 2 * (h * w) / (fh * fw)
+        coords = relax(coords, img, weights, h, w, settings.relax_sweeps, settings.relax_radius, area,
+                       settings.region_weight)
+    if finest and settings.cut_passes > 0:
+        coords = cut_seams(coords, img, weights, h, w, settings.cut_passes, settings.cut_band,
+                           settings.cut_min_region, settings.cut_growth, settings.region_side ** 2)
+    return coords
 
 
 def _crop(coords: torch.Tensor, full_h: int, full_w: int, margin: int, height: int, width: int) -> torch.Tensor:
