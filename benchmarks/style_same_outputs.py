@@ -8,6 +8,8 @@ on the offline backbone and a random-weight VGG-19 at 48-64 px (about a minute o
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -78,7 +80,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     import torchvision
-    weights = Path(tempfile.mkdtemp()) / "vgg19-random.pth"
+    tmp = Path(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, tmp, True)  # 550 MB of throwaway weights
+    weights = tmp / "vgg19-random.pth"
     torch.manual_seed(0)
     torch.save(torchvision.models.vgg19(weights=None).state_dict(), weights)
     arrays = run(str(weights))

@@ -58,3 +58,23 @@ def test_gui_errors_catch_draw_tracebacks():
     log = "GUI-CHECK step x\nTraceback (most recent call last):\n  File ui.py\nAttributeError: boom\nInfo: fine\n"
     assert install.gui_errors(log) == ["Traceback (most recent call last):"]
     assert install.gui_errors("Info: Atelier: created 'a'\n") == []
+
+
+def test_full_disk_stops_before_pip_in_one_line(monkeypatch, tmp_path):
+    venv = tmp_path / "not-yet" / ".venv"
+    assert install.disk_space_problem(venv, 1) == ""
+    problem = install.disk_space_problem(venv, 2**60)
+    assert str(venv) in problem and "GB are free" in problem and "\n" not in problem
+    monkeypatch.setattr(install, "VENV", venv)
+    monkeypatch.setattr(install, "STAMP", venv / "stamp.json")
+    monkeypatch.setattr(install, "ENV_BYTES", 2**60)
+    monkeypatch.setattr(install, "venv_python", lambda *_a: Path(sys.executable))  # a working 3.11
+    monkeypatch.setattr(install, "env_problem", lambda *_a, **_k: "it does not exist")
+    monkeypatch.setattr(install, "pip", lambda *_a: (_ for _ in ()).throw(AssertionError("must not start pip")))
+    ns = argparse.Namespace(torch_index=None, cpu=True, recreate=False)
+    try:
+        install.ensure_env(ns, strict_index=False)
+    except install.InstallError as exc:
+        assert "not enough disk space" in str(exc) and "\n" not in str(exc)
+    else:
+        raise AssertionError("a disk without room for the environment must stop the install")
