@@ -94,12 +94,14 @@ def _find_weights(weights: Optional[str]) -> dict:
 def _stylize(worker: Worker, task: Task) -> dict:
     spec: StylizeRequest = task.spec
     from . import style
+    from .backbones import vgg19
 
     options = style.StyleOptions.from_dict(spec.options)
     content = load_array(spec.content, "content")
     styles = [load_array(p, "style") for p in spec.styles]
     masks = [load_array(p, "mask", mask=True) for p in spec.masks] if spec.masks else None
     check_output(spec.output, content.shape[0] * content.shape[1] * 16, "params.output")  # before compute
+    reads = vgg19.weight_reads()
     res = style.stylize(content, styles[0] if len(styles) == 1 else styles, options, masks=masks,
                         progress=worker.progress_callback(task, spec.job_dir), cancel=task.token)
     task.token.check()
@@ -110,7 +112,8 @@ def _stylize(worker: Worker, task: Task) -> dict:
         "outputs": [{"path": str(spec.output), "name": "stylized", "kind": "color", "width": w, "height": h,
                      "channels": image.shape[2] if image.ndim == 3 else 1}],
         "info": {"losses": dict(res.losses or {}), "device": str(res.device), "backbone": res.backbone,
-                 "steps": res.steps, "seconds": res.seconds, "notes": list(res.notes or [])},
+                 "steps": res.steps, "seconds": res.seconds, "notes": list(res.notes or []),
+                 "weights_read": vgg19.weight_reads() > reads},  # False: the worker reused its loaded VGG19
     }
 
 

@@ -157,6 +157,12 @@ class _ScaledAvgPool(nn.Module):
 
 _CACHE: dict[tuple, VGG19Features] = {}
 _CACHE_LOCK = threading.Lock()
+_READS = [0]  # weights files read (cache misses) in this process
+
+
+def weight_reads() -> int:
+    """How many times this process has read a VGG19 weights file (a long-lived worker reads it once)."""
+    return _READS[0]
 
 
 def load_vgg19(taps: Iterable[str] | None = None, weights_file: str | os.PathLike | None = None,
@@ -183,6 +189,7 @@ def load_vgg19(taps: Iterable[str] | None = None, weights_file: str | os.PathLik
         if net is None:
             check_hash(source)
             sd = read_state_dict(path)
+            _READS[0] += 1
             net = VGG19Features(taps, sd, pooling=pooling).to(device)
             net.source = source
             del sd
