@@ -48,7 +48,8 @@ jobs. check_setup is the exception: quick and read-only, it runs at once on its 
     stylize           params {"content": npy, "style": npy | [npy...], "masks": [npy...] | null,
                               "options": {StyleOptions}, "output": npy, "job_dir"?, "overwrite"?}
         -> {"outputs": [{"path", "name": "stylized", "kind": "color", "width", "height", "channels"}],
-            "info": {"losses", "device", "backbone", "steps", "seconds", "notes"}}
+            "info": {"losses", "device", "backbone", "steps", "seconds", "notes",
+                     "weights_read" (false: the worker reused the VGG19 it had loaded)}}
     texture_train     params {"exemplars": [npy...], "map_names": [str...] | null,
                               "options": {TrainOptions}, "checkpoint": ".pt path", "resume": ".pt" | null,
                               "job_dir"?, "overwrite"?}
