@@ -444,7 +444,8 @@ def cmd_setup(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_test(ns: argparse.Namespace, extra: list[str]) -> int:
     py = ensure_env(ns, strict_index=False)
     ensure_extras(py, list(EXTRAS))
-    return run_in_env(py, ["-m", "pytest", *(extra or ["tests"])])
+    # Passed tests' temporary folders go (the suite writes ~1 GB there: VGG19 weights files)
+    return run_in_env(py, ["-m", "pytest", "-o", "tmp_path_retention_policy=failed", *(extra or ["tests"])])
 
 
 def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
