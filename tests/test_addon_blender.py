@@ -190,7 +190,7 @@ def test_check_setup_operator_reports(addon):
 
 # ---------------------------------------------------------------- render passes
 
-def test_render_passes_and_settings_restored(addon, demo):
+def test_render_passes_and_settings_restored(addon, demo, tmp_path):
     scene = demo["scene"]
     scene.render.image_settings.file_format = "JPEG"
     scene.render.image_settings.quality = 77
@@ -207,7 +207,7 @@ def test_render_passes_and_settings_restored(addon, demo):
     assert scene.render.image_settings.file_format == "JPEG" and scene.render.image_settings.quality == 77
     # the OCIO view transform matches Blender's own save_render (AgX by default)
     display = addon.passes.display_transform(scene, rp.combined)
-    ref_path = os.path.join(tempfile.mkdtemp(), "ref.png")
+    ref_path = os.path.join(str(tmp_path), "ref.png")
     snap = addon.compat.snapshot_output_settings(scene)
     scene.render.image_settings.file_format = "PNG"
     bpy.data.images["Render Result"].save_render(ref_path, scene=scene)
@@ -219,7 +219,7 @@ def test_render_passes_and_settings_restored(addon, demo):
     # the fallbacks used where Blender has no OpenImageIO/OpenColorIO modules (PyPI bpy 4.2) agree
     fallback = addon.passes._display_via_save_render(scene, rp.combined)
     assert np.abs(fallback - display).max() <= 1.5 / 255
-    exr = os.path.join(tempfile.mkdtemp(), "raw.exr")
+    exr = os.path.join(str(tmp_path), "raw.exr")
     addon.compat.set_multilayer_exr(scene, compressed=False)
     bpy.data.images["Render Result"].save_render(exr, scene=scene)
     addon.compat.restore_output_settings(scene, snap)
@@ -281,7 +281,7 @@ def test_stylize_render_float_result(addon, demo, client, random_vgg19_weights):
 
 
 @pytest.mark.slow
-def test_operators_exec_path(addon, demo, random_vgg19_weights):
+def test_operators_exec_path(addon, demo, random_vgg19_weights, tmp_path):
     """The operators themselves, through their blocking EXEC path (the modal path needs a UI)."""
     s = demo["scene"].atelier
     s.style_image = demo["style"]
@@ -296,7 +296,7 @@ def test_operators_exec_path(addon, demo, random_vgg19_weights):
     s.styles_by_object_index = True
     s.extra_styles.add().image = demo["texture"]
     s.animation = True
-    out_dir = tempfile.mkdtemp(prefix="atelier-frames-")
+    out_dir = str(tmp_path)
     s.output_dir = out_dir
     demo["scene"].frame_start, demo["scene"].frame_end = 1, 2
     demo["scene"].frame_set(2)
@@ -310,10 +310,10 @@ def test_operators_exec_path(addon, demo, random_vgg19_weights):
 
 
 @pytest.mark.slow
-def test_texture_train_then_generate_into_node(addon, demo, client):
+def test_texture_train_then_generate_into_node(addon, demo, client, tmp_path):
     node, original = demo["node"], demo["texture"]
     before = _scene_state(addon, demo)
-    ckpt = os.path.join(tempfile.mkdtemp(), "bricks.pt")
+    ckpt = os.path.join(str(tmp_path), "bricks.pt")
     opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 0, "device": "cpu"}
     job = addon.requests.prepare_texture_train(original, opts, ckpt, node=node,
                                            generate={"width": 48, "height": 40, "seed": 3, "tileable": True})
@@ -378,12 +378,12 @@ def test_raw_gan_output_reaches_the_request_only_when_asked(addon, demo, tmp_pat
 
 
 @pytest.mark.slow
-def test_raw_gan_output_through_train_and_generate(addon, demo, client):
+def test_raw_gan_output_through_train_and_generate(addon, demo, client, tmp_path):
     """A raw generation through the add-on (Train's generate and the Generate operator) gives the
     network's own pixels, named apart from the refined result of the same seed, never replacing an image."""
     s = demo["scene"].atelier
     exemplar = addon.pixels.image_array(demo["texture"])[:, :, :3].reshape(-1, 3)
-    ckpt = os.path.join(tempfile.mkdtemp(), "Bricks.pt")  # Generate names its results after the model file
+    ckpt = os.path.join(str(tmp_path), "Bricks.pt")  # Generate names its results after the model file
     opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 0, "device": "cpu"}
     s.texture_model, s.raw_gan_output, s.texture_seed = "psgan", True, 3
     s.texture_width, s.texture_height = 48, 40
@@ -545,10 +545,10 @@ def test_runner_poll_path_with_previews(addon, demo, client, random_vgg19_weight
 
 
 @pytest.mark.slow
-def test_runner_train_generate_chain_and_cancel(addon, demo, client):
+def test_runner_train_generate_chain_and_cancel(addon, demo, client, tmp_path):
     node = demo["node"]
     opts = {"model": "psgan", "steps": 2, "patch": 32, "batch": 2, "width": 8, "preview_every": 1, "device": "cpu"}
-    ckpt = os.path.join(tempfile.mkdtemp(), "m.pt")
+    ckpt = os.path.join(str(tmp_path), "m.pt")
     gen = {"width": 32, "height": 32, "seed": 0, "tileable": True}
     runner = addon.runner.JobRunner(client, [addon.requests.prepare_texture_train(demo["texture"], opts, ckpt, node=node,
                                                                              generate=gen)])
