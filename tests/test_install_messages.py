@@ -13,19 +13,23 @@ sys.path.insert(0, str(ROOT))
 import install  # noqa: E402
 
 
+def _install_error(monkeypatch) -> str:
+    """ensure_env's one-line InstallError, with pip forbidden: the check must stop it before pip starts."""
+    monkeypatch.setattr(install, "pip", lambda *_a: (_ for _ in ()).throw(AssertionError("must not start pip")))
+    try:
+        install.ensure_env(argparse.Namespace(torch_index=None, cpu=True, recreate=False), strict_index=False)
+    except install.InstallError as exc:
+        assert "\n" not in str(exc)
+        return str(exc)
+    raise AssertionError("the install must stop")
+
+
 def test_missing_system_library_is_named_and_not_reinstalled(monkeypatch, capsys):
     error = "ImportError: libGL.so.1: cannot open shared object file: No such file or directory"
     assert install.missing_system_library(error) == "libGL.so.1"
     assert install.missing_system_library("ModuleNotFoundError: No module named 'cv2'") is None
     monkeypatch.setattr(install, "env_problem", lambda *_a, **_k: "it does not import: " + error)
-    monkeypatch.setattr(install, "pip", lambda *_a: (_ for _ in ()).throw(AssertionError("must not reinstall")))
-    ns = argparse.Namespace(torch_index=None, cpu=True, recreate=False)
-    try:
-        install.ensure_env(ns, strict_index=False)
-    except install.InstallError as exc:
-        assert "libGL.so.1" in str(exc) and "\n" not in str(exc)
-    else:
-        raise AssertionError("a missing system library must stop the install")
+    assert "libGL.so.1" in _install_error(monkeypatch)
 
 
 def test_env_problem_says_why(monkeypatch, tmp_path):
@@ -70,11 +74,4 @@ def test_full_disk_stops_before_pip_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(install, "ENV_BYTES", 2**60)
     monkeypatch.setattr(install, "venv_python", lambda *_a: Path(sys.executable))  # a working 3.11
     monkeypatch.setattr(install, "env_problem", lambda *_a, **_k: "it does not exist")
-    monkeypatch.setattr(install, "pip", lambda *_a: (_ for _ in ()).throw(AssertionError("must not start pip")))
-    ns = argparse.Namespace(torch_index=None, cpu=True, recreate=False)
-    try:
-        install.ensure_env(ns, strict_index=False)
-    except install.InstallError as exc:
-        assert "not enough disk space" in str(exc) and "\n" not in str(exc)
-    else:
-        raise AssertionError("a disk without room for the environment must stop the install")
+    assert "not enough disk space" in _install_error(monkeypatch)
