@@ -186,10 +186,23 @@ def disk_space_problem(folder: Path, needed: int) -> str:
 
 def pip(args: list[str]) -> None:
     cmd = [str(venv_python()), "-m", "pip", "--disable-pip-version-check", *args]
-    if subprocess.run(cmd).returncode != 0:
-        full = disk_space_problem(VENV, 2**30)  # pip's own "No space left on device" scrolls away
-        raise InstallError(f"pip failed: {' '.join(args)}\n" + (full or "Check the connection to the package "
-                           "index and run again; `python3 install.py --recreate` starts from a fresh environment."))
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace")
+    last = []
+    for line in proc.stderr:  # shown as it comes, and kept to tell a full disk from a network problem
+        sys.stderr.write(line)
+        last = (last + [line])[-20:]
+    if proc.wait() != 0:
+        if any("No space left on device" in line for line in last):
+            raise InstallError(f"pip failed: the disk under {VENV} is full; free some space and run "
+                               "`python3 install.py --recreate`")
+        raise InstallError(f"pip failed: {' '.join(args)}\nCheck the connection to the package index and run "
+                           "again; `python3 install.py --recreate` starts from a fresh environment.")
+
+
+def folder_bytes(folder: Path) -> int:
+    """Size of the files under `folder` (symbolic links not followed; 0 if it does not exist)."""
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _dirs, names in os.walk(folder)
+               for name in names if not os.path.islink(os.path.join(root, name)))
 
 
 def link_core(py: Path) -> None:
@@ -227,8 +240,7 @@ def ensure_env(ns: argparse.Namespace, strict_index: bool) -> Path:
                                "on Debian/Ubuntu install the python3.11-venv package")
     STAMP.unlink(missing_ok=True)
     # Checked before pip starts: a disk that fills half-way leaves a broken environment.
-    installed = sum(f.stat().st_size for f in VENV.rglob("*") if f.is_file())
-    problem = disk_space_problem(VENV, ENV_BYTES - installed)
+    problem = disk_space_problem(VENV, ENV_BYTES - folder_bytes(VENV))
     if problem:
         raise InstallError(problem)
     say(f"installing torch ({why}) and the core packages; a few minutes the first time")

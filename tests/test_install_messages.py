@@ -1,12 +1,17 @@
-"""install.py's messages when something is wrong: why .venv needs repair, a missing system library,
+"""install.py's messages when something is wrong: why .venv needs repair, a missing system library, a full disk,
 a read-only project folder, Blenders it skips, and the GUI check's error scan. One line each, no
 traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import stat
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -75,3 +80,38 @@ def test_full_disk_stops_before_pip_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(install, "venv_python", lambda *_a: Path(sys.executable))  # a working 3.11
     monkeypatch.setattr(install, "env_problem", lambda *_a, **_k: "it does not exist")
     assert "not enough disk space" in _install_error(monkeypatch)
+
+
+def _wheel(folder: Path, size: int) -> Path:
+    """A minimal valid wheel holding `size` bytes of data."""
+    path = folder / "bulky-1.0-py3-none-any.whl"
+    files = {"bulky/__init__.py": b"", "bulky/data.bin": os.urandom(size),
+             "bulky-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: bulky\nVersion: 1.0\n",
+             "bulky-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                          b"Tag: py3-none-any\n"}
+    record = "".join(f"{name},,\n" for name in files) + "bulky-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        z.writestr("bulky-1.0.dist-info/RECORD", record)
+    return path
+
+
+def test_pip_on_a_full_disk_says_so(monkeypatch, tmp_path):
+    """A real pip install that runs out of space (a 64 kB tmpfs, where this process may mount): one line
+    that says the disk is full, not the network."""
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)],
+                      capture_output=True).returncode:
+        pytest.skip("needs a tmpfs mount; not permitted here")
+    try:
+        monkeypatch.setattr(install, "venv_python", lambda *_a: Path(sys.executable))
+        monkeypatch.setattr(install, "VENV", full)
+        with pytest.raises(install.InstallError) as err:
+            install.pip(["install", "--no-index", "--no-deps", "--target", str(full),
+                         str(_wheel(tmp_path, 1 << 20))])
+    finally:
+        subprocess.run(["umount", str(full)], capture_output=True)
+    message = str(err.value)
+    assert "disk" in message and "is full" in message and "\n" not in message, message
