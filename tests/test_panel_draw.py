@@ -6,7 +6,9 @@ The add-on is enabled from the repository folder (legacy add-on path) in a tempo
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from types import SimpleNamespace
@@ -16,6 +18,7 @@ import pytest
 
 if "bpy" not in sys.modules:  # nothing may be written into the real user profile
     os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="atelier-draw-test-")
+    atexit.register(shutil.rmtree, os.environ["BLENDER_USER_RESOURCES"], True)
 
 bpy = pytest.importorskip("bpy")
 
